@@ -1,0 +1,93 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/ember-run/ember/internal/account"
+	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/sigv4"
+)
+
+// Errors raised by the edge itself.
+var (
+	errBadRequest    = errors.New("api: bad request")
+	errBadParameter  = errors.New("api: invalid parameter")
+	errBodyTooLarge  = errors.New("api: request too large")
+	errUnknownRoute  = errors.New("api: unknown operation")
+	errMethod        = errors.New("api: method not allowed")
+	errDenied        = errors.New("api: access denied")
+	errUnsupportedMT = errors.New("api: unsupported media type")
+)
+
+// errorTable maps every error class to its Lambda type and status. Order
+// matters only where one error wraps several sentinels.
+var errorTable = []struct {
+	err    error
+	status int
+	typ    string
+	msg    string // fixed message, when the AWS one is fixed
+}{
+	{sigv4.ErrMissing, 403, "MissingAuthenticationTokenException", "Missing Authentication Token"},
+	{sigv4.ErrMalformed, 403, "IncompleteSignatureException", ""},
+	{sigv4.ErrUnknownKey, 403, "UnrecognizedClientException", "The security token included in the request is invalid."},
+	{account.ErrUnknownKey, 403, "UnrecognizedClientException", "The security token included in the request is invalid."},
+	{sigv4.ErrMismatch, 403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."},
+	{sigv4.ErrExpired, 403, "InvalidSignatureException", ""},
+	{errDenied, 403, "AccessDeniedException", ""},
+	{catalog.ErrDenied, 403, "AccessDeniedException", ""},
+	{account.ErrForbidden, 403, "AccessDeniedException", ""},
+	{catalog.ErrNotFound, 404, "ResourceNotFoundException", ""},
+	{account.ErrNotFound, 404, "ResourceNotFoundException", ""},
+	{errUnknownRoute, 404, "UnknownOperationException", ""},
+	{errMethod, 405, "MethodNotAllowedException", ""},
+	{catalog.ErrExists, 409, "ResourceConflictException", ""},
+	{catalog.ErrConflict, 409, "ResourceConflictException", ""},
+	{account.ErrExists, 409, "ResourceConflictException", ""},
+	{catalog.ErrPrecondition, 412, "PreconditionFailedException", ""},
+	{catalog.ErrPolicyLength, 400, "PolicyLengthExceededException", ""},
+	{catalog.ErrInvalid, 400, "InvalidParameterValueException", ""},
+	{account.ErrInvalid, 400, "InvalidParameterValueException", ""},
+	{errBadParameter, 400, "InvalidParameterValueException", ""},
+	{errBadRequest, 400, "InvalidRequestContentException", ""},
+	{catalog.ErrTooLarge, 413, "RequestEntityTooLargeException", ""},
+	{errBodyTooLarge, 413, "RequestTooLargeException", ""},
+	{errUnsupportedMT, 415, "UnsupportedMediaTypeException", ""},
+}
+
+// lambdaError is the body of every error response.
+type lambdaError struct {
+	Type    string `json:"Type"`
+	Message string `json:"Message"`
+}
+
+// classify finds an error's status, type and user-facing message. Unknown
+// errors are internal: their text is not shown to the caller.
+func classify(err error) (status int, typ, msg string, internal bool) {
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			msg = e.msg
+			if msg == "" {
+				msg = strings.TrimPrefix(err.Error(), e.err.Error()+": ")
+			}
+			return e.status, e.typ, msg, false
+		}
+	}
+	return 500, "ServiceException", "An internal error occurred in ember.", true
+}
+
+func writeError(w http.ResponseWriter, status int, typ, msg string) {
+	kind := "User"
+	if status >= 500 {
+		kind = "Service"
+	}
+	body, _ := json.Marshal(lambdaError{Type: kind, Message: msg})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-ErrorType", typ)
+	h.Set("Content-Length", itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}

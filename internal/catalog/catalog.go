@@ -1,0 +1,271 @@
+// Package catalog owns the function namespace of every account: functions
+// ($LATEST), immutable published versions, aliases with weighted routing,
+// resource policies, reserved concurrency and tags. Records live in a
+// JetStream KV bucket; every change is a compare-and-set on the record's
+// revision, so concurrent writers never lose an update. Code bundles live in
+// the object store, content-addressed per account.
+package catalog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ember-run/ember/internal/arn"
+	"github.com/ember-run/ember/internal/bundle"
+	"github.com/ember-run/ember/internal/store"
+)
+
+// Sentinel errors. Messages after the prefix are meant for the API caller.
+var (
+	ErrNotFound     = errors.New("catalog: not found")
+	ErrExists       = errors.New("catalog: already exists")
+	ErrInvalid      = errors.New("catalog: invalid parameter")
+	ErrConflict     = errors.New("catalog: conflict")
+	ErrPrecondition = errors.New("catalog: precondition failed")
+	ErrDenied       = errors.New("catalog: access denied")
+	ErrTooLarge     = errors.New("catalog: too large")
+	ErrPolicyLength = errors.New("catalog: policy too long")
+)
+
+// Buckets used by the catalog.
+const (
+	Bucket     = "ember-catalog"
+	CodeBucket = "ember-code"
+)
+
+// Latest is the mutable version of every function.
+const Latest = "$LATEST"
+
+// Options holds the catalog's settings.
+type Options struct {
+	Region string
+	// Bundle limits for uploaded code.
+	Bundle bundle.Limits
+	// AccountConcurrency is the per-account concurrent execution limit reported
+	// by GetAccountSettings and enforced by the scheduler.
+	AccountConcurrency int
+	Logger             *slog.Logger
+}
+
+// Validate checks the configuration.
+func (c Options) Validate() error {
+	if c.Region == "" {
+		return errors.New("catalog: region is required")
+	}
+	if c.AccountConcurrency < 1 {
+		return errors.New("catalog: account concurrency must be at least 1")
+	}
+	return nil
+}
+
+// MinUnreserved is the concurrency that reserved concurrency must leave to
+// the functions without a reservation (Lambda keeps 100 of 1000).
+func (c Options) MinUnreserved() int { return max(1, min(100, c.AccountConcurrency/10)) }
+
+// Catalog is the function registry.
+type Catalog struct {
+	cfg   Options
+	kv    *store.KV
+	blobs *store.Blobs
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New opens the catalog's buckets.
+func New(ctx context.Context, st *store.Store, cfg Options) (*Catalog, error) {
+	if cfg.Bundle == (bundle.Limits{}) {
+		cfg.Bundle = bundle.DefaultLimits()
+	}
+	if cfg.AccountConcurrency == 0 {
+		cfg.AccountConcurrency = 1000
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	kv, err := st.KV(ctx, Bucket)
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := st.Blobs(ctx, CodeBucket)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Catalog{cfg: cfg, kv: kv, blobs: blobs, log: log, now: time.Now}, nil
+}
+
+// Settings returns the catalog configuration (region, limits).
+func (c *Catalog) Settings() Options { return c.cfg }
+
+// ARN builds a function ARN in this catalog's region.
+func (c *Catalog) ARN(account, name, qualifier string) string {
+	return arn.FunctionARN(c.cfg.Region, account, name, qualifier)
+}
+
+// Function is the stored record of one function: its $LATEST configuration
+// and everything that is not a published version.
+type Function struct {
+	Account string
+	Name    string
+	// ID distinguishes incarnations of a name, so a function deleted and
+	// created again never sees the old one's versions.
+	ID      string
+	Created time.Time
+	Latest  Config
+	// LastVersion is the highest version number ever published.
+	LastVersion int
+	// Versions lists the live published version numbers, ascending.
+	Versions []int
+	// PublishedHash fingerprints the configuration of LastVersion, so a
+	// publish with nothing changed returns that version.
+	PublishedHash string
+	Aliases       map[string]*Alias
+	// Policies by qualifier ("" for the unqualified function).
+	Policies map[string]*Policy
+	Tags     map[string]string
+	Reserved *int
+
+	rev uint64
+}
+
+// Config is the stored configuration of $LATEST or of a version.
+type Config struct {
+	Version          string
+	Runtime          string
+	Role             string
+	Handler          string
+	Description      string
+	Timeout          int
+	MemorySize       int
+	EphemeralStorage int
+	Environment      map[string]string
+	Architectures    []string
+	TracingMode      string
+	DeadLetterTarget string
+	KMSKeyArn        string
+	CodeSha256       string
+	CodeSize         int64
+	// CodeObject names the bundle in the object store.
+	CodeObject   string
+	LastModified time.Time
+	RevisionID   string
+}
+
+// Alias points at a version, optionally splitting traffic with a second one.
+type Alias struct {
+	Name            string
+	FunctionVersion string
+	Description     string
+	// AdditionalVersionWeights maps at most one other version to its share.
+	AdditionalVersionWeights map[string]float64
+	RevisionID               string
+}
+
+func newRevision() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func newID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func fnKey(account, name string) string { return "fn." + account + "." + name }
+func verKey(f *Function, n int) string {
+	return fmt.Sprintf("ver.%s.%s.%s.%d", f.Account, f.Name, f.ID, n)
+}
+
+func (c *Catalog) notFound(account, name, qualifier string) error {
+	return fmt.Errorf("%w: Function not found: %s", ErrNotFound, c.ARN(account, name, qualifier))
+}
+
+// Get reads a function record.
+func (c *Catalog) Get(ctx context.Context, account, name string) (*Function, error) {
+	if !arn.ValidFunctionName(name) || !arn.ValidAccountID(account) {
+		return nil, c.notFound(account, name, "")
+	}
+	e, err := c.kv.Get(ctx, fnKey(account, name))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, c.notFound(account, name, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	f := &Function{}
+	if err := json.Unmarshal(e.Value, f); err != nil {
+		return nil, fmt.Errorf("catalog: corrupt record %s: %w", e.Key, err)
+	}
+	f.rev = e.Revision
+	return f, nil
+}
+
+// mutate applies fn to the current record and writes it back with
+// compare-and-set, retrying on concurrent changes. fn must be repeatable.
+func (c *Catalog) mutate(ctx context.Context, account, name string, fn func(f *Function) error) (*Function, error) {
+	for attempt := 0; ; attempt++ {
+		f, err := c.Get(ctx, account, name)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(f); err != nil {
+			return nil, err
+		}
+		data, err := json.Marshal(f)
+		if err != nil {
+			return nil, err
+		}
+		if len(data) > 900_000 {
+			return nil, fmt.Errorf("%w: the function record would exceed the metadata size limit", ErrTooLarge)
+		}
+		rev, err := c.kv.Update(ctx, fnKey(account, name), data, f.rev)
+		if errors.Is(err, store.ErrConflict) && attempt < 20 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		f.rev = rev
+		return f, nil
+	}
+}
+
+// Version reads a published version's configuration.
+func (c *Catalog) Version(ctx context.Context, f *Function, n int) (Config, error) {
+	e, err := c.kv.Get(ctx, verKey(f, n))
+	if errors.Is(err, store.ErrNotFound) {
+		return Config{}, c.notFound(f.Account, f.Name, fmt.Sprint(n))
+	}
+	if err != nil {
+		return Config{}, err
+	}
+	var cfg Config
+	if err := json.Unmarshal(e.Value, &cfg); err != nil {
+		return Config{}, fmt.Errorf("catalog: corrupt version %s: %w", e.Key, err)
+	}
+	return cfg, nil
+}
+
+// HasVersion reports whether n is a live published version.
+func (f *Function) HasVersion(n int) bool {
+	for _, v := range f.Versions {
+		if v == n {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,196 @@
+// Package server is ember's one wiring point: it opens the store, the
+// keyring, the account and catalog services, builds the API and serves it
+// until its context ends.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ember-run/ember/internal/account"
+	"github.com/ember-run/ember/internal/api"
+	"github.com/ember-run/ember/internal/bundle"
+	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/keyring"
+	"github.com/ember-run/ember/internal/store"
+)
+
+// Config is everything `ember server` can be told.
+type Config struct {
+	DataDir string
+	Listen  string
+	Region  string
+	// NATSURL joins an external NATS cluster instead of the embedded server.
+	NATSURL            string
+	AccountConcurrency int
+	MaxBundleEntries   int
+	ShutdownGrace      time.Duration
+	Logger             *slog.Logger
+}
+
+// Defaults returns the configuration of a plain `ember server`.
+func Defaults() Config {
+	return Config{
+		DataDir:            "./ember-data",
+		Listen:             "127.0.0.1:9000",
+		Region:             "local",
+		AccountConcurrency: 1000,
+		MaxBundleEntries:   bundle.DefaultLimits().MaxEntries,
+		ShutdownGrace:      15 * time.Second,
+	}
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("server: --data is required"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("server: --listen %q: %w", c.Listen, err))
+	}
+	if c.Region == "" {
+		errs = append(errs, errors.New("server: --region must not be empty"))
+	}
+	if c.AccountConcurrency < 1 {
+		errs = append(errs, errors.New("server: account concurrency must be at least 1"))
+	}
+	if c.MaxBundleEntries < 1 {
+		errs = append(errs, errors.New("server: max bundle entries must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// AdminCredentialsFile is where the first start leaves the admin's keys.
+const AdminCredentialsFile = "admin-credentials.json"
+
+// Run serves until ctx is cancelled, then shuts down cleanly. ready, if not
+// nil, receives the address being served once the API can answer.
+func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("server: data directory: %w", err)
+	}
+	unlock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	ring, err := keyring.LoadOrCreate(filepath.Join(cfg.DataDir, "server.key"))
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, URL: cfg.NATSURL, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	accts, err := account.New(ctx, st, ring)
+	if err != nil {
+		return err
+	}
+	if err := bootstrapAdmin(ctx, accts, cfg.DataDir, log); err != nil {
+		return err
+	}
+	limits := bundle.DefaultLimits()
+	limits.MaxEntries = cfg.MaxBundleEntries
+	cat, err := catalog.New(ctx, st, catalog.Options{
+		Region: cfg.Region, Bundle: limits, AccountConcurrency: cfg.AccountConcurrency, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+
+	var serving atomic.Bool
+	handler := api.New(api.Deps{Catalog: cat, Accounts: accts, Keyring: ring, Logger: log, Ready: serving.Load})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("server: listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	serving.Store(true)
+	addr := ln.Addr().String()
+	log.Info("ember listening", "addr", addr, "endpoint", "http://"+addr, "region", cfg.Region, "data", cfg.DataDir)
+	if ready != nil {
+		ready(addr)
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("ember shutting down")
+	serving.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("server: shutdown", "err", err)
+	}
+	return nil
+}
+
+func bootstrapAdmin(ctx context.Context, accts *account.Service, dir string, log *slog.Logger) error {
+	path := filepath.Join(dir, AdminCredentialsFile)
+	creds, err := accts.Bootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	if creds == nil {
+		if _, err := os.Stat(path); err != nil {
+			log.Warn("admin credentials file is missing; the admin account exists but its keys can only be recovered by an existing key", "path", path)
+		}
+		return nil
+	}
+	data, _ := json.MarshalIndent(struct {
+		AccountId, AccessKeyId, SecretAccessKey string
+	}{creds.AccountID, creds.AccessKeyID, creds.SecretAccessKey}, "", "  ")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("server: write admin credentials: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("server: write admin credentials: %w", err)
+	}
+	log.Info("admin account created; credentials written", "path", path, "account", creds.AccountID)
+	return nil
+}
+
+// lockDir makes sure only one server uses a data directory.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("server: lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("server: data directory %s is in use by another ember server", dir)
+	}
+	return func() { f.Close() }, nil
+}
