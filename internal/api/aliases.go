@@ -126,7 +126,7 @@ func (s *Server) listAliases(ctx context.Context, c *call) (int, any, error) {
 
 type permissionRequest struct {
 	StatementId, Action, Principal, SourceArn, SourceAccount, PrincipalOrgID string
-	FunctionUrlAuthType, EventSourceToken, RevisionId                       string
+	FunctionUrlAuthType, EventSourceToken, RevisionId                        string
 }
 
 func (s *Server) addPermission(ctx context.Context, c *call) (int, any, error) {

@@ -129,15 +129,15 @@ type createFunctionRequest struct {
 		S3Bucket string
 		ImageUri string
 	}
-	Environment      *environment
-	TracingConfig    *struct{ Mode string }
-	Tags             map[string]string
-	Architectures    []string
-	EphemeralStorage *struct{ Size int }
-	Layers           []string
-	VpcConfig        *struct{ SubnetIds, SecurityGroupIds []string }
-	DeadLetterConfig *struct{ TargetArn string }
-	KMSKeyArn        string
+	Environment       *environment
+	TracingConfig     *struct{ Mode string }
+	Tags              map[string]string
+	Architectures     []string
+	EphemeralStorage  *struct{ Size int }
+	Layers            []string
+	VpcConfig         *struct{ SubnetIds, SecurityGroupIds []string }
+	DeadLetterConfig  *struct{ TargetArn string }
+	KMSKeyArn         string
 	FileSystemConfigs []any
 }
 

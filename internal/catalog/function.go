@@ -30,11 +30,11 @@ type CreateInput struct {
 // ConfigPatch holds the fields UpdateFunctionConfiguration may change; nil
 // means unchanged.
 type ConfigPatch struct {
-	Runtime, Role, Handler, Description    *string
-	Timeout, MemorySize, EphemeralStorage  *int
-	Environment                            *map[string]string
+	Runtime, Role, Handler, Description      *string
+	Timeout, MemorySize, EphemeralStorage    *int
+	Environment                              *map[string]string
 	TracingMode, DeadLetterTarget, KMSKeyArn *string
-	RevisionID                             string
+	RevisionID                               string
 }
 
 // CodeInput is an UpdateFunctionCode request.

@@ -94,4 +94,3 @@ func (c *Catalog) PutConcurrency(ctx context.Context, account, name string, n *i
 		return nil
 	})
 }
-

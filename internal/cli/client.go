@@ -40,7 +40,9 @@ type clientError struct {
 	Message string
 }
 
-func (e *clientError) Error() string { return fmt.Sprintf("%s (HTTP %d): %s", e.Type, e.Status, e.Message) }
+func (e *clientError) Error() string {
+	return fmt.Sprintf("%s (HTTP %d): %s", e.Type, e.Status, e.Message)
+}
 
 type client struct {
 	endpoint, region, akid, secret string
