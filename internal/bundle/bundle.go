@@ -130,7 +130,7 @@ func validate(b []byte, lim Limits) (Info, []entry, error) {
 			return Info{}, nil, err
 		}
 		if _, dup := byName[e.name]; dup {
-			return Info{}, nil, invalid("entry %q: duplicate path %q", f.Name, e.name)
+			return Info{}, nil, invalid("entry %q: duplicate path %q", short(f.Name), e.name)
 		}
 		byName[e.name] = e.kind
 
@@ -162,7 +162,7 @@ func validate(b []byte, lim Limits) (Info, []entry, error) {
 func checkHeader(f *zip.File) (entry, error) {
 	name, err := cleanName(f.Name)
 	if err != nil {
-		return entry{}, invalid("entry %q: %v", f.Name, err)
+		return entry{}, invalid("entry %q: %v", short(f.Name), err)
 	}
 	e := entry{f: f, name: name}
 	// Mode reads the Unix mode when the creator is Unix and MS-DOS
@@ -177,10 +177,10 @@ func checkHeader(f *zip.File) (entry, error) {
 	case fs.ModeSymlink:
 		e.kind = kindSymlink
 	default:
-		return entry{}, invalid("entry %q: unsupported file type %v; only regular files, directories and symlinks are allowed", f.Name, mode.Type())
+		return entry{}, invalid("entry %q: unsupported file type %v; only regular files, directories and symlinks are allowed", short(f.Name), mode.Type())
 	}
 	if name == "." && e.kind != kindDir {
-		return entry{}, invalid("entry %q: names the bundle root but is not a directory", f.Name)
+		return entry{}, invalid("entry %q: names the bundle root but is not a directory", short(f.Name))
 	}
 	return e, nil
 }
@@ -227,7 +227,7 @@ var errBudget = errors.New("over budget")
 func readEntry(e *entry, budget int64) (int64, error) {
 	rc, err := e.f.Open()
 	if err != nil {
-		return 0, invalid("entry %q: %v", e.f.Name, err)
+		return 0, invalid("entry %q: %v", short(e.f.Name), err)
 	}
 	defer rc.Close()
 
@@ -240,7 +240,7 @@ func readEntry(e *entry, budget int64) (int64, error) {
 		var buf bytes.Buffer
 		n, err = io.Copy(&buf, io.LimitReader(lr, maxSymlinkTarget+1))
 		if err == nil && n > maxSymlinkTarget {
-			return n, invalid("entry %q: symlink target longer than %d bytes", e.f.Name, maxSymlinkTarget)
+			return n, invalid("entry %q: symlink target longer than %d bytes", short(e.f.Name), maxSymlinkTarget)
 		}
 		e.target = buf.String()
 	default:
@@ -250,10 +250,10 @@ func readEntry(e *entry, budget int64) (int64, error) {
 		return n, errBudget
 	}
 	if err != nil {
-		return n, invalid("entry %q: corrupt data: %v", e.f.Name, err)
+		return n, invalid("entry %q: corrupt data: %v", short(e.f.Name), err)
 	}
 	if e.kind == kindDir && n != 0 {
-		return n, invalid("entry %q: directory entry has content", e.f.Name)
+		return n, invalid("entry %q: directory entry has content", short(e.f.Name))
 	}
 	return n, nil
 }
@@ -268,7 +268,7 @@ func checkTree(entries []entry, byName map[string]kind) error {
 				if k == kindSymlink {
 					what = "symlink"
 				}
-				return invalid("entry %q: parent %q is a %s, not a directory", e.f.Name, dir, what)
+				return invalid("entry %q: parent %q is a %s, not a directory", short(e.f.Name), dir, what)
 			}
 		}
 	}
@@ -283,7 +283,7 @@ func checkTree(entries []entry, byName map[string]kind) error {
 			continue
 		}
 		if err := r.check(e.name); err != nil {
-			return invalid("entry %q: symlink target %q: %v", e.f.Name, e.target, err)
+			return invalid("entry %q: symlink target %q: %v", short(e.f.Name), short(e.target), err)
 		}
 	}
 	return nil
@@ -373,4 +373,13 @@ func unzippedTooLarge(limit int64) error {
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// short truncates s for an error message; entry names can be 64 KiB.
+func short(s string) string {
+	const limit = 200
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "..."
 }

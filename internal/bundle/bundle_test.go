@@ -359,3 +359,13 @@ func TestDefaultLimits(t *testing.T) {
 		t.Errorf("zero Limits default to %+v, want %+v", got, want)
 	}
 }
+
+func TestValidateLongNameMessage(t *testing.T) {
+	_, err := Validate(buildZip(t, file(strings.Repeat("a/", 30000)+"f", "x")), DefaultLimits())
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "longer than 4096") {
+		t.Fatalf("Validate = %v, want path-too-long error", err)
+	}
+	if len(err.Error()) > 400 {
+		t.Errorf("error message is %d bytes; names should be truncated", len(err.Error()))
+	}
+}

@@ -91,7 +91,7 @@ func (x *extractor) entry(e entry) error {
 	case kindSymlink:
 		target := strings.ReplaceAll(e.target, `\`, "/")
 		if err := x.root.Symlink(target, e.name); err != nil {
-			return fmt.Errorf("bundle: extract %q: %w", e.f.Name, err)
+			return fmt.Errorf("bundle: extract %q: %w", short(e.f.Name), err)
 		}
 		x.links[e.name] = true
 		return nil
@@ -117,17 +117,17 @@ func (x *extractor) mkdir(dir string, e entry) error {
 		return nil
 	}
 	if x.links[dir] {
-		return invalid("entry %q: parent %q is a symlink", e.f.Name, dir)
+		return invalid("entry %q: parent %q is a symlink", short(e.f.Name), dir)
 	}
 	if err := x.root.Mkdir(dir, 0o755); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return invalid("entry %q: %q is not a directory", e.f.Name, dir)
+			return invalid("entry %q: %q is not a directory", short(e.f.Name), dir)
 		}
-		return fmt.Errorf("bundle: extract %q: %w", e.f.Name, err)
+		return fmt.Errorf("bundle: extract %q: %w", short(e.f.Name), err)
 	}
 	// Mkdir's mode is filtered by the umask; the bundle's is not.
 	if err := x.root.Chmod(dir, 0o755); err != nil {
-		return fmt.Errorf("bundle: extract %q: %w", e.f.Name, err)
+		return fmt.Errorf("bundle: extract %q: %w", short(e.f.Name), err)
 	}
 	x.dirs[dir] = true
 	return nil
@@ -141,13 +141,13 @@ func (x *extractor) writeFile(e entry) error {
 	out, err := x.root.OpenFile(e.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, perm)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return invalid("entry %q: %q already exists", e.f.Name, e.name)
+			return invalid("entry %q: %q already exists", short(e.f.Name), e.name)
 		}
-		return fmt.Errorf("bundle: extract %q: %w", e.f.Name, err)
+		return fmt.Errorf("bundle: extract %q: %w", short(e.f.Name), err)
 	}
 	err = x.copy(out, e, perm)
 	if cerr := out.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("bundle: extract %q: %w", e.f.Name, cerr)
+		err = fmt.Errorf("bundle: extract %q: %w", short(e.f.Name), cerr)
 	}
 	return err
 }
@@ -155,11 +155,11 @@ func (x *extractor) writeFile(e entry) error {
 func (x *extractor) copy(out *os.File, e entry, perm fs.FileMode) error {
 	// OpenFile's mode is filtered by the umask; the bundle's is not.
 	if err := out.Chmod(perm); err != nil {
-		return fmt.Errorf("bundle: extract %q: %w", e.f.Name, err)
+		return fmt.Errorf("bundle: extract %q: %w", short(e.f.Name), err)
 	}
 	rc, err := e.f.Open()
 	if err != nil {
-		return invalid("entry %q: %v", e.f.Name, err)
+		return invalid("entry %q: %v", short(e.f.Name), err)
 	}
 	defer rc.Close()
 	// Validate has read this data already; the limit only matters if the
@@ -173,7 +173,7 @@ func (x *extractor) copy(out *os.File, e entry, perm fs.FileMode) error {
 	case x.ctx.Err() != nil:
 		return x.ctx.Err()
 	case err != nil:
-		return fmt.Errorf("bundle: extract %q: %w", e.f.Name, err)
+		return fmt.Errorf("bundle: extract %q: %w", short(e.f.Name), err)
 	}
 	return nil
 }

@@ -75,6 +75,9 @@ type Catalog struct {
 	blobs *store.Blobs
 	log   *slog.Logger
 	now   func() time.Time
+	// uploads bounds concurrent bundle validations: each may hold a 50 MB
+	// zip and its parsed central directory in memory.
+	uploads chan struct{}
 }
 
 // New opens the catalog's buckets.
@@ -100,7 +103,7 @@ func New(ctx context.Context, st *store.Store, cfg Options) (*Catalog, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Catalog{cfg: cfg, kv: kv, blobs: blobs, log: log, now: time.Now}, nil
+	return &Catalog{cfg: cfg, kv: kv, blobs: blobs, log: log, now: time.Now, uploads: make(chan struct{}, 2)}, nil
 }
 
 // Settings returns the catalog configuration (region, limits).

@@ -59,13 +59,8 @@ func objectName(account string, info bundle.Info) string {
 
 // storeCode validates a bundle and writes it to the object store.
 func (c *Catalog) storeCode(ctx context.Context, account string, zip []byte) (bundle.Info, string, error) {
-	info, err := bundle.Validate(zip, c.cfg.Bundle)
-	switch {
-	case errors.Is(err, bundle.ErrTooLarge):
-		return info, "", fmt.Errorf("%w: Zipped size must be smaller than %d bytes", ErrTooLarge, c.cfg.Bundle.MaxZipped)
-	case errors.Is(err, bundle.ErrInvalid):
-		return info, "", fmt.Errorf("%w: Could not unzip uploaded file. %s", ErrInvalid, strings.TrimPrefix(err.Error(), bundle.ErrInvalid.Error()+": "))
-	case err != nil:
+	info, err := c.validateBundle(ctx, zip)
+	if err != nil {
 		return info, "", err
 	}
 	name := objectName(account, info)
@@ -76,6 +71,24 @@ func (c *Catalog) storeCode(ctx context.Context, account string, zip []byte) (bu
 		return info, "", err
 	}
 	return info, name, nil
+}
+
+// validateBundle runs bundle validation under the upload semaphore.
+func (c *Catalog) validateBundle(ctx context.Context, zip []byte) (bundle.Info, error) {
+	select {
+	case c.uploads <- struct{}{}:
+	case <-ctx.Done():
+		return bundle.Info{}, ctx.Err()
+	}
+	defer func() { <-c.uploads }()
+	info, err := bundle.Validate(zip, c.cfg.Bundle)
+	switch {
+	case errors.Is(err, bundle.ErrTooLarge):
+		return info, fmt.Errorf("%w: Zipped size must be smaller than %d bytes", ErrTooLarge, c.cfg.Bundle.MaxZipped)
+	case errors.Is(err, bundle.ErrInvalid):
+		return info, fmt.Errorf("%w: Could not unzip uploaded file. %s", ErrInvalid, strings.TrimPrefix(err.Error(), bundle.ErrInvalid.Error()+": "))
+	}
+	return info, err
 }
 
 // ensureCode re-stores a bundle that a concurrent garbage collection removed
@@ -212,9 +225,9 @@ func (c *Catalog) UpdateCode(ctx context.Context, account, name string, in CodeI
 		}
 	}
 	if in.DryRun {
-		info, err := bundle.Validate(in.Zip, c.cfg.Bundle)
+		info, err := c.validateBundle(ctx, in.Zip)
 		if err != nil {
-			return nil, Config{}, fmt.Errorf("%w: Could not unzip uploaded file. %v", ErrInvalid, err)
+			return nil, Config{}, err
 		}
 		cfg := f.Latest
 		cfg.CodeSha256, cfg.CodeSize = info.CodeSha256, info.Size
