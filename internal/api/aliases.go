@@ -54,13 +54,10 @@ func (s *Server) aliasOf(t target, name string) (*catalog.Alias, error) {
 }
 
 func (s *Server) getAlias(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:GetAlias", false)
+	name := c.r.PathValue("alias")
+	t, err := s.functionAt(ctx, c, "lambda:GetAlias", false, name)
 	if err != nil {
 		return 0, nil, err
-	}
-	name := c.r.PathValue("alias")
-	if !t.owner && !t.fn.Allows(c.caller.ID, name, "lambda:GetAlias") && !t.fn.Allows(c.caller.ID, "", "lambda:GetAlias") {
-		return 0, nil, fmt.Errorf("%w: not authorized to perform lambda:GetAlias on %s", errDenied, s.cat.ARN(t.fn.Account, t.fn.Name, name))
 	}
 	a, err := s.aliasOf(t, name)
 	if err != nil {

@@ -37,7 +37,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.New(ctx, st, catalog.Options{Region: "local"})
+	cat, err := catalog.New(ctx, st, catalog.Options{Region: "local", Sealer: ring})
 	if err != nil {
 		t.Fatal(err)
 	}

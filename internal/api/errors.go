@@ -9,6 +9,7 @@ import (
 	"github.com/ember-run/ember/internal/account"
 	"github.com/ember-run/ember/internal/catalog"
 	"github.com/ember-run/ember/internal/sigv4"
+	"github.com/ember-run/ember/internal/store"
 )
 
 // Errors raised by the edge itself.
@@ -19,7 +20,6 @@ var (
 	errUnknownRoute  = errors.New("api: unknown operation")
 	errMethod        = errors.New("api: method not allowed")
 	errDenied        = errors.New("api: access denied")
-	errUnsupportedMT = errors.New("api: unsupported media type")
 )
 
 // errorTable maps every error class to its Lambda type and status. Order
@@ -37,10 +37,10 @@ var errorTable = []struct {
 	{sigv4.ErrMismatch, 403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."},
 	{sigv4.ErrExpired, 403, "InvalidSignatureException", ""},
 	{errDenied, 403, "AccessDeniedException", ""},
-	{catalog.ErrDenied, 403, "AccessDeniedException", ""},
 	{account.ErrForbidden, 403, "AccessDeniedException", ""},
 	{catalog.ErrNotFound, 404, "ResourceNotFoundException", ""},
 	{account.ErrNotFound, 404, "ResourceNotFoundException", ""},
+	{store.ErrNotFound, 404, "ResourceNotFoundException", "The resource you requested does not exist."},
 	{errUnknownRoute, 404, "UnknownOperationException", ""},
 	{errMethod, 405, "MethodNotAllowedException", ""},
 	{catalog.ErrExists, 409, "ResourceConflictException", ""},
@@ -54,7 +54,6 @@ var errorTable = []struct {
 	{errBadRequest, 400, "InvalidRequestContentException", ""},
 	{catalog.ErrTooLarge, 413, "RequestEntityTooLargeException", ""},
 	{errBodyTooLarge, 413, "RequestTooLargeException", ""},
-	{errUnsupportedMT, 415, "UnsupportedMediaTypeException", ""},
 }
 
 // lambdaError is the body of every error response.

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -92,9 +91,19 @@ func errText(err, sentinel error) string {
 // action on it. Other accounts' functions are invisible unless a policy
 // names the caller; mutations are owner-only.
 func (s *Server) function(ctx context.Context, c *call, action string, mutate bool) (target, error) {
+	return s.functionAt(ctx, c, action, mutate, "")
+}
+
+// functionAt is function with the authorization checked against a named
+// qualifier (e.g. the alias of GetAlias) instead of the request's.
+func (s *Server) functionAt(ctx context.Context, c *call, action string, mutate bool, authQualifier string) (target, error) {
 	ref, err := s.ref(c)
 	if err != nil {
 		return target{}, err
+	}
+	authQ := ref.Qualifier
+	if authQualifier != "" {
+		authQ = authQualifier
 	}
 	f, err := s.cat.Get(ctx, ref.Account, ref.Name)
 	if err != nil {
@@ -107,9 +116,9 @@ func (s *Server) function(ctx context.Context, c *call, action string, mutate bo
 	if !f.Visible(c.caller.ID) {
 		return target{}, fmt.Errorf("%w: Function not found: %s", catalog.ErrNotFound, s.cat.ARN(ref.Account, ref.Name, ref.Qualifier))
 	}
-	if mutate || !f.Allows(c.caller.ID, ref.Qualifier, action) {
+	if mutate || !(f.Allows(c.caller.ID, authQ, action) || authQualifier != "" && f.Allows(c.caller.ID, "", action)) {
 		return target{}, fmt.Errorf("%w: User: arn:aws:iam::%s:root is not authorized to perform: %s on resource: %s because no resource-based policy allows the %s action",
-			errDenied, c.caller.ID, action, s.cat.ARN(ref.Account, ref.Name, ref.Qualifier), action)
+			errDenied, c.caller.ID, action, s.cat.ARN(ref.Account, ref.Name, authQ), action)
 	}
 	return t, nil
 }
@@ -567,13 +576,15 @@ func (s *Server) codeURL(c *call, account, object string) string {
 	expires := strconv.FormatInt(s.now().Add(codeURLTTL).Unix(), 10)
 	sum := hexOf(object)
 	mac := s.ring.MAC("code", account, sum, expires)
-	scheme := "http"
-	if c.r.TLS != nil {
-		scheme = "https"
+	base := s.public
+	if base == "" {
+		scheme := "http"
+		if c.r.TLS != nil {
+			scheme = "https"
+		}
+		base = scheme + "://" + c.r.Host
 	}
-	return fmt.Sprintf("%s://%s/ember/code/%s/%s?Expires=%s&Signature=%x", scheme, c.r.Host, account, sum, expires, mac)
+	return fmt.Sprintf("%s/ember/code/%s/%s?Expires=%s&Signature=%x", base, account, sum, expires, mac)
 }
 
 const codeURLTTL = 10 * time.Minute
-
-var errBadCodeURL = errors.New("api: invalid code url")

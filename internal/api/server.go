@@ -34,6 +34,8 @@ type Deps struct {
 	Logger   *slog.Logger
 	// Ready reports whether the server can serve (for /health).
 	Ready func() bool
+	// PublicURL overrides the scheme and host of links the API hands out.
+	PublicURL string
 }
 
 // Server is the HTTP handler for the whole API.
@@ -43,6 +45,7 @@ type Server struct {
 	ring     *keyring.Keyring
 	log      *slog.Logger
 	ready    func() bool
+	public   string
 	verifier *sigv4.Verifier
 	mux      *http.ServeMux
 	now      func() time.Time
@@ -52,7 +55,7 @@ var _ http.Handler = (*Server)(nil)
 
 // New builds the API handler.
 func New(d Deps) *Server {
-	s := &Server{cat: d.Catalog, accts: d.Accounts, ring: d.Keyring, log: d.Logger, ready: d.Ready, now: time.Now}
+	s := &Server{cat: d.Catalog, accts: d.Accounts, ring: d.Keyring, log: d.Logger, ready: d.Ready, public: strings.TrimRight(d.PublicURL, "/"), now: time.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -171,6 +174,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 // caller's account and runs h.
 func (s *Server) authed(limit int64, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Refuse unauthenticated callers before reading any body.
+		if _, err := s.verifier.Precheck(r.Context(), r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if r.ContentLength > limit {
+			s.fail(w, r, fmt.Errorf("%w: Request must be smaller than %d bytes for this operation", errBodyTooLarge, limit))
+			return
+		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 		if err != nil {
 			s.fail(w, r, fmt.Errorf("%w: could not read request body: %v", errBadRequest, err))

@@ -28,7 +28,6 @@ var (
 	ErrInvalid      = errors.New("catalog: invalid parameter")
 	ErrConflict     = errors.New("catalog: conflict")
 	ErrPrecondition = errors.New("catalog: precondition failed")
-	ErrDenied       = errors.New("catalog: access denied")
 	ErrTooLarge     = errors.New("catalog: too large")
 	ErrPolicyLength = errors.New("catalog: policy too long")
 )
@@ -50,7 +49,16 @@ type Options struct {
 	// AccountConcurrency is the per-account concurrent execution limit reported
 	// by GetAccountSettings and enforced by the scheduler.
 	AccountConcurrency int
-	Logger             *slog.Logger
+	// Sealer encrypts environment variables at rest. Required.
+	Sealer Sealer
+	Logger *slog.Logger
+}
+
+// Sealer is authenticated encryption bound to associated data
+// (keyring.Keyring implements it).
+type Sealer interface {
+	Seal(plain, aad []byte) []byte
+	Open(sealed, aad []byte) ([]byte, error)
 }
 
 // Validate checks the configuration.
@@ -60,6 +68,9 @@ func (c Options) Validate() error {
 	}
 	if c.AccountConcurrency < 1 {
 		return errors.New("catalog: account concurrency must be at least 1")
+	}
+	if c.Sealer == nil {
+		return errors.New("catalog: a sealer for environment variables is required")
 	}
 	return nil
 }
@@ -150,7 +161,9 @@ type Config struct {
 	Timeout          int
 	MemorySize       int
 	EphemeralStorage int
-	Environment      map[string]string
+	// Environment is sealed at rest (EnvSealed); in memory it is plain.
+	Environment      map[string]string `json:"-"`
+	EnvSealed        []byte            `json:",omitempty"`
 	Architectures    []string
 	TracingMode      string
 	DeadLetterTarget string
@@ -209,12 +222,62 @@ func (c *Catalog) Get(ctx context.Context, account, name string) (*Function, err
 	if err != nil {
 		return nil, err
 	}
+	return c.decodeFunction(e)
+}
+
+func envAAD(account, name string) []byte { return []byte("env/" + account + "/" + name) }
+
+// encodeConfig seals the environment into cfg for storage.
+func (c *Catalog) sealEnv(account, name string, cfg *Config) {
+	cfg.EnvSealed = nil
+	if len(cfg.Environment) > 0 {
+		plain, _ := json.Marshal(cfg.Environment)
+		cfg.EnvSealed = c.cfg.Sealer.Seal(plain, envAAD(account, name))
+	}
+}
+
+func (c *Catalog) openEnv(account, name string, cfg *Config) error {
+	cfg.Environment = nil
+	if len(cfg.EnvSealed) == 0 {
+		return nil
+	}
+	plain, err := c.cfg.Sealer.Open(cfg.EnvSealed, envAAD(account, name))
+	if err != nil {
+		return fmt.Errorf("catalog: environment of %s/%s: %w", account, name, err)
+	}
+	cfg.EnvSealed = nil
+	return json.Unmarshal(plain, &cfg.Environment)
+}
+
+func (c *Catalog) encodeFunction(f *Function) ([]byte, error) {
+	g := *f
+	c.sealEnv(f.Account, f.Name, &g.Latest)
+	return json.Marshal(&g)
+}
+
+func (c *Catalog) decodeFunction(e store.Entry) (*Function, error) {
 	f := &Function{}
 	if err := json.Unmarshal(e.Value, f); err != nil {
 		return nil, fmt.Errorf("catalog: corrupt record %s: %w", e.Key, err)
 	}
+	if err := c.openEnv(f.Account, f.Name, &f.Latest); err != nil {
+		return nil, err
+	}
 	f.rev = e.Revision
 	return f, nil
+}
+
+func (c *Catalog) encodeVersion(f *Function, cfg Config) ([]byte, error) {
+	c.sealEnv(f.Account, f.Name, &cfg)
+	return json.Marshal(cfg)
+}
+
+func (c *Catalog) decodeVersion(f *Function, e store.Entry) (Config, error) {
+	var cfg Config
+	if err := json.Unmarshal(e.Value, &cfg); err != nil {
+		return Config{}, fmt.Errorf("catalog: corrupt version %s: %w", e.Key, err)
+	}
+	return cfg, c.openEnv(f.Account, f.Name, &cfg)
 }
 
 // mutate applies fn to the current record and writes it back with
@@ -228,7 +291,7 @@ func (c *Catalog) mutate(ctx context.Context, account, name string, fn func(f *F
 		if err := fn(f); err != nil {
 			return nil, err
 		}
-		data, err := json.Marshal(f)
+		data, err := c.encodeFunction(f)
 		if err != nil {
 			return nil, err
 		}
@@ -256,11 +319,7 @@ func (c *Catalog) Version(ctx context.Context, f *Function, n int) (Config, erro
 	if err != nil {
 		return Config{}, err
 	}
-	var cfg Config
-	if err := json.Unmarshal(e.Value, &cfg); err != nil {
-		return Config{}, fmt.Errorf("catalog: corrupt version %s: %w", e.Key, err)
-	}
-	return cfg, nil
+	return c.decodeVersion(f, e)
 }
 
 // HasVersion reports whether n is a live published version.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ember-run/ember/internal/keyring"
 	"github.com/ember-run/ember/internal/store"
 )
 
@@ -21,7 +22,8 @@ func newCatalog(t *testing.T) *Catalog {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c, err := New(context.Background(), st, Options{Region: "local"})
+	ring, _ := keyring.New(bytes.Repeat([]byte{5}, 32))
+	c, err := New(context.Background(), st, Options{Region: "local", Sealer: ring})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,5 +303,33 @@ func TestBadBundleStoresNothing(t *testing.T) {
 	}
 	if objs, _ := c.blobs.List(ctx, acct+"/"); len(objs) != 0 {
 		t.Fatalf("code stored for a rejected bundle: %v", objs)
+	}
+}
+
+func TestEnvironmentIsSealedAtRest(t *testing.T) {
+	ctx := context.Background()
+	c := newCatalog(t)
+	create(t, c, "f")
+	env := map[string]string{"DB_PASSWORD": "hunter2-very-secret"}
+	if _, err := c.UpdateConfig(ctx, acct, "f", ConfigPatch{Environment: &env}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Publish(ctx, acct, "f", PublishInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, _ := c.kv.List(ctx, ">")
+	for _, e := range es {
+		if bytes.Contains(e.Value, []byte("hunter2")) {
+			t.Fatalf("secret in clear in %s", e.Key)
+		}
+	}
+	f, _ := c.Get(ctx, acct, "f")
+	got, _ := c.Resolve(ctx, f, v.Version)
+	if f.Latest.Environment["DB_PASSWORD"] != "hunter2-very-secret" || got.Environment["DB_PASSWORD"] != "hunter2-very-secret" {
+		t.Fatalf("environment not restored: %v %v", f.Latest.Environment, got.Environment)
+	}
+	if again, _ := c.Publish(ctx, acct, "f", PublishInput{}); again.Version != v.Version {
+		t.Fatalf("sealing broke publish idempotence: %s then %s", v.Version, again.Version)
 	}
 }

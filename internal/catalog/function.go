@@ -137,7 +137,7 @@ func (c *Catalog) Create(ctx context.Context, account string, in CreateInput) (*
 		Account: account, Name: in.Name, ID: newID(), Created: now, Latest: cfg,
 		Aliases: map[string]*Alias{}, Policies: map[string]*Policy{}, Tags: maps.Clone(in.Tags),
 	}
-	data, err := json.Marshal(f)
+	data, err := c.encodeFunction(f)
 	if err != nil {
 		return nil, Config{}, err
 	}
@@ -267,9 +267,12 @@ func (c *Catalog) UpdateCode(ctx context.Context, account, name string, in CodeI
 
 // publishHash fingerprints what a published version freezes.
 func publishHash(cfg Config) string {
-	cfg.Version, cfg.RevisionID, cfg.CodeObject = "", "", ""
+	cfg.Version, cfg.RevisionID, cfg.CodeObject, cfg.EnvSealed = "", "", "", nil
 	cfg.LastModified = time.Time{}
-	b, _ := json.Marshal(cfg)
+	b, _ := json.Marshal(struct {
+		Config
+		Env map[string]string
+	}{cfg, cfg.Environment})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -300,7 +303,10 @@ func (c *Catalog) Publish(ctx context.Context, account, name string, in PublishI
 			v.Description = in.Description
 		}
 		v.LastModified, v.RevisionID = c.now().UTC(), newRevision()
-		data, _ := json.Marshal(v)
+		data, err := c.encodeVersion(f, v)
+		if err != nil {
+			return err
+		}
 		if _, err := c.kv.Put(ctx, verKey(f, n), data); err != nil {
 			return err
 		}
@@ -328,11 +334,12 @@ func (c *Catalog) ListVersions(ctx context.Context, f *Function) ([]Config, erro
 	}
 	byN := map[int]Config{}
 	for _, e := range es {
-		var cfg Config
-		if json.Unmarshal(e.Value, &cfg) == nil {
-			n, _ := strconv.Atoi(cfg.Version)
-			byN[n] = cfg
+		cfg, err := c.decodeVersion(f, e)
+		if err != nil {
+			return nil, err
 		}
+		n, _ := strconv.Atoi(cfg.Version)
+		byN[n] = cfg
 	}
 	for _, n := range f.Versions {
 		if cfg, ok := byN[n]; ok {
@@ -441,12 +448,11 @@ func (c *Catalog) List(ctx context.Context, account string) ([]*Function, error)
 	}
 	out := make([]*Function, 0, len(es))
 	for _, e := range es {
-		f := &Function{}
-		if err := json.Unmarshal(e.Value, f); err != nil {
-			c.log.Error("catalog: corrupt record", "key", e.Key, "err", err)
+		f, err := c.decodeFunction(e)
+		if err != nil {
+			c.log.Error("catalog: unreadable record", "key", e.Key, "err", err)
 			continue
 		}
-		f.rev = e.Revision
 		out = append(out, f)
 	}
 	return out, nil

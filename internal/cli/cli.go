@@ -71,6 +71,7 @@ func serverCmd(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data", envOr("EMBER_DATA", cfg.DataDir), "data directory (JetStream files, server key, admin credentials)")
 	f.StringVar(&cfg.Listen, "listen", envOr("EMBER_LISTEN", cfg.Listen), "address of the HTTP API")
 	f.StringVar(&cfg.Region, "region", envOr("EMBER_REGION", cfg.Region), "region name used in ARNs")
+	f.StringVar(&cfg.PublicURL, "public-url", os.Getenv("EMBER_PUBLIC_URL"), "base URL clients use to reach ember, for links it hands out (default: from each request)")
 	f.StringVar(&cfg.NATSURL, "nats-url", os.Getenv("EMBER_NATS_URL"), "join an external NATS JetStream cluster instead of the embedded server")
 	f.IntVar(&cfg.AccountConcurrency, "account-concurrency", cfg.AccountConcurrency, "concurrent executions allowed per account")
 	f.IntVar(&cfg.MaxBundleEntries, "max-bundle-entries", cfg.MaxBundleEntries, "most files a code bundle may contain")

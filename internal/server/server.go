@@ -31,7 +31,10 @@ type Config struct {
 	Listen  string
 	Region  string
 	// NATSURL joins an external NATS cluster instead of the embedded server.
-	NATSURL            string
+	NATSURL string
+	// PublicURL is the base URL clients reach the API at, used in code
+	// download links (default: the scheme and Host of each request).
+	PublicURL          string
 	AccountConcurrency int
 	MaxBundleEntries   int
 	ShutdownGrace      time.Duration
@@ -93,7 +96,13 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	}
 	defer unlock()
 
-	ring, err := keyring.LoadOrCreate(filepath.Join(cfg.DataDir, "server.key"))
+	keyPath := filepath.Join(cfg.DataDir, "server.key")
+	if _, err := os.Stat(keyPath); errors.Is(err, os.ErrNotExist) && cfg.NATSURL == "" {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "jetstream")); err == nil {
+			return fmt.Errorf("server: %s is missing but %s holds data: without the key the stored secrets cannot be read; restore server.key from your backup", keyPath, cfg.DataDir)
+		}
+	}
+	ring, err := keyring.LoadOrCreate(keyPath)
 	if err != nil {
 		return err
 	}
@@ -113,14 +122,17 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	limits := bundle.DefaultLimits()
 	limits.MaxEntries = cfg.MaxBundleEntries
 	cat, err := catalog.New(ctx, st, catalog.Options{
-		Region: cfg.Region, Bundle: limits, AccountConcurrency: cfg.AccountConcurrency, Logger: log,
+		Region: cfg.Region, Bundle: limits, AccountConcurrency: cfg.AccountConcurrency, Sealer: ring, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
 
 	var serving atomic.Bool
-	handler := api.New(api.Deps{Catalog: cat, Accounts: accts, Keyring: ring, Logger: log, Ready: serving.Load})
+	handler := api.New(api.Deps{
+		Catalog: cat, Accounts: accts, Keyring: ring, Logger: log, PublicURL: cfg.PublicURL,
+		Ready: func() bool { return serving.Load() && st.Healthy() },
+	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("server: listen: %w", err)
@@ -128,6 +140,7 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // a 72 MB upload on a slow link, not a slowloris
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

@@ -66,27 +66,10 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Re
 	if r == nil || r.URL == nil {
 		return Result{}, fmt.Errorf("%w: no request", ErrMalformed)
 	}
-	path, rawQuery := wireTarget(r)
-	a, err := parseAuth(r, rawQuery)
+	path, _ := wireTarget(r)
+	a, res, secret, err := v.precheck(ctx, r)
 	if err != nil {
-		return Result{}, err
-	}
-	res := Result{AccessKeyID: a.accessKeyID, Region: a.region, Service: a.service, Time: a.time}
-	if len(v.Services) > 0 && !slices.Contains(v.Services, a.service) {
-		return res, fmt.Errorf("%w: credential should be scoped to one of the services %q, not %q", ErrMalformed, v.Services, a.service)
-	}
-	if err := v.checkTime(a); err != nil {
 		return res, err
-	}
-	if v.Lookup == nil {
-		return res, errors.New("sigv4: Verifier.Lookup is not set")
-	}
-	secret, err := v.Lookup(ctx, a.accessKeyID)
-	if errors.Is(err, ErrUnknownKey) {
-		return res, err
-	}
-	if err != nil {
-		return res, fmt.Errorf("sigv4: look up access key %q: %w", a.accessKeyID, err)
 	}
 
 	headers := signedHeaderValues(r, a.signedHeaders)
@@ -122,6 +105,44 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Re
 		return res, ErrMismatch
 	}
 	return res, nil
+}
+
+// Precheck does everything Verify does that needs no body: it parses the
+// authorization, checks the scope and the clock, and looks the key up. A
+// server calls it before reading a (possibly large) body, so unauthenticated
+// clients cannot make it read one; Verify must still follow.
+func (v *Verifier) Precheck(ctx context.Context, r *http.Request) (Result, error) {
+	if r == nil || r.URL == nil {
+		return Result{}, fmt.Errorf("%w: no request", ErrMalformed)
+	}
+	_, res, _, err := v.precheck(ctx, r)
+	return res, err
+}
+
+func (v *Verifier) precheck(ctx context.Context, r *http.Request) (auth, Result, string, error) {
+	_, rawQuery := wireTarget(r)
+	a, err := parseAuth(r, rawQuery)
+	if err != nil {
+		return a, Result{}, "", err
+	}
+	res := Result{AccessKeyID: a.accessKeyID, Region: a.region, Service: a.service, Time: a.time}
+	if len(v.Services) > 0 && !slices.Contains(v.Services, a.service) {
+		return a, res, "", fmt.Errorf("%w: credential should be scoped to one of the services %q, not %q", ErrMalformed, v.Services, a.service)
+	}
+	if err := v.checkTime(a); err != nil {
+		return a, res, "", err
+	}
+	if v.Lookup == nil {
+		return a, res, "", errors.New("sigv4: Verifier.Lookup is not set")
+	}
+	secret, err := v.Lookup(ctx, a.accessKeyID)
+	if errors.Is(err, ErrUnknownKey) {
+		return a, res, "", err
+	}
+	if err != nil {
+		return a, res, "", fmt.Errorf("sigv4: look up access key %q: %w", a.accessKeyID, err)
+	}
+	return a, res, secret, nil
 }
 
 // wireTarget returns the escaped path and raw query as the client sent them.

@@ -122,6 +122,9 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// Healthy reports whether the connection to JetStream is up.
+func (s *Store) Healthy() bool { return s.nc != nil && s.nc.IsConnected() }
+
 // JetStream exposes the raw JetStream context for streams (queues) that the
 // KV and object abstractions do not cover.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
