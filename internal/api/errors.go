@@ -14,12 +14,12 @@ import (
 
 // Errors raised by the edge itself.
 var (
-	errBadRequest    = errors.New("api: bad request")
-	errBadParameter  = errors.New("api: invalid parameter")
-	errBodyTooLarge  = errors.New("api: request too large")
-	errUnknownRoute  = errors.New("api: unknown operation")
-	errMethod        = errors.New("api: method not allowed")
-	errDenied        = errors.New("api: access denied")
+	errBadRequest   = errors.New("api: bad request")
+	errBadParameter = errors.New("api: invalid parameter")
+	errBodyTooLarge = errors.New("api: request too large")
+	errUnknownRoute = errors.New("api: unknown operation")
+	errMethod       = errors.New("api: method not allowed")
+	errDenied       = errors.New("api: access denied")
 )
 
 // errorTable maps every error class to its Lambda type and status. Order
