@@ -30,7 +30,7 @@ func (r aliasRequest) input(name string) catalog.AliasInput {
 }
 
 func (s *Server) createAlias(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:CreateAlias", true)
+	t, err := s.functionOnly(ctx, c, "lambda:CreateAlias", true)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -67,7 +67,7 @@ func (s *Server) getAlias(ctx context.Context, c *call) (int, any, error) {
 }
 
 func (s *Server) updateAlias(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:UpdateAlias", true)
+	t, err := s.functionOnly(ctx, c, "lambda:UpdateAlias", true)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -83,7 +83,7 @@ func (s *Server) updateAlias(ctx context.Context, c *call) (int, any, error) {
 }
 
 func (s *Server) deleteAlias(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:DeleteAlias", true)
+	t, err := s.functionOnly(ctx, c, "lambda:DeleteAlias", true)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -94,7 +94,7 @@ func (s *Server) deleteAlias(ctx context.Context, c *call) (int, any, error) {
 }
 
 func (s *Server) listAliases(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:ListAliases", false)
+	t, err := s.functionOnly(ctx, c, "lambda:ListAliases", false)
 	if err != nil {
 		return 0, nil, err
 	}

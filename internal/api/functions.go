@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ember-run/ember/internal/arn"
@@ -49,6 +50,16 @@ func (s *Server) lambdaRoutes() []route {
 		{"DELETE /ember/accounts/{id}/keys/{akid}", maxDefaultBody, s.deleteKey},
 		{"GET /ember/whoami", maxDefaultBody, s.whoami},
 	}
+}
+
+// functionOnly is function for operations on the function as a whole,
+// which refuse a qualified name rather than silently ignore it.
+func (s *Server) functionOnly(ctx context.Context, c *call, action string, mutate bool) (target, error) {
+	t, err := s.function(ctx, c, action, mutate)
+	if err == nil && t.qualifier != "" {
+		return target{}, fmt.Errorf("%w: %s applies to the function, not to a version or alias; remove the qualifier %q.", errBadParameter, strings.TrimPrefix(action, "lambda:"), t.qualifier)
+	}
+	return t, err
 }
 
 // target is a function named in a request, after authorization.
@@ -297,12 +308,9 @@ type updateConfigurationRequest struct {
 }
 
 func (s *Server) updateFunctionConfiguration(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:UpdateFunctionConfiguration", true)
+	t, err := s.functionOnly(ctx, c, "lambda:UpdateFunctionConfiguration", true)
 	if err != nil {
 		return 0, nil, err
-	}
-	if t.qualifier != "" {
-		return 0, nil, fmt.Errorf("%w: Only the $LATEST version can be updated; remove the qualifier.", errBadParameter)
 	}
 	var req updateConfigurationRequest
 	if err := decode(c.body, &req); err != nil {
@@ -358,7 +366,7 @@ type updateCodeRequest struct {
 }
 
 func (s *Server) updateFunctionCode(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:UpdateFunctionCode", true)
+	t, err := s.functionOnly(ctx, c, "lambda:UpdateFunctionCode", true)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -468,7 +476,7 @@ func (s *Server) listFunctions(ctx context.Context, c *call) (int, any, error) {
 }
 
 func (s *Server) listVersions(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:ListVersionsByFunction", false)
+	t, err := s.functionOnly(ctx, c, "lambda:ListVersionsByFunction", false)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -496,7 +504,7 @@ type publishRequest struct {
 }
 
 func (s *Server) publishVersion(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:PublishVersion", true)
+	t, err := s.functionOnly(ctx, c, "lambda:PublishVersion", true)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -512,7 +520,7 @@ func (s *Server) publishVersion(ctx context.Context, c *call) (int, any, error) 
 }
 
 func (s *Server) putConcurrency(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:PutFunctionConcurrency", true)
+	t, err := s.functionOnly(ctx, c, "lambda:PutFunctionConcurrency", true)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -531,7 +539,7 @@ func (s *Server) putConcurrency(ctx context.Context, c *call) (int, any, error) 
 }
 
 func (s *Server) getConcurrency(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:GetFunctionConcurrency", false)
+	t, err := s.functionOnly(ctx, c, "lambda:GetFunctionConcurrency", false)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -542,7 +550,7 @@ func (s *Server) getConcurrency(ctx context.Context, c *call) (int, any, error) 
 }
 
 func (s *Server) deleteConcurrency(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.function(ctx, c, "lambda:DeleteFunctionConcurrency", true)
+	t, err := s.functionOnly(ctx, c, "lambda:DeleteFunctionConcurrency", true)
 	if err != nil {
 		return 0, nil, err
 	}
