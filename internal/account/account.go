@@ -74,6 +74,7 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[string]cached // access key id → secret
+	uids  map[string]int    // account id → sandbox uid
 	ttl   time.Duration
 }
 
@@ -89,7 +90,7 @@ func New(ctx context.Context, st *store.Store, ring *keyring.Keyring) (*Service,
 	if err != nil {
 		return nil, err
 	}
-	return &Service{kv: kv, ring: ring, now: time.Now, cache: map[string]cached{}, ttl: 5 * time.Second}, nil
+	return &Service{kv: kv, ring: ring, now: time.Now, cache: map[string]cached{}, uids: map[string]int{}, ttl: 5 * time.Second}, nil
 }
 
 func accountKey(id string) string { return "acct." + id }

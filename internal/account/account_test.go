@@ -94,3 +94,28 @@ func TestAccountsAndKeys(t *testing.T) {
 		t.Fatalf("name not released: %v", err)
 	}
 }
+
+func TestUIDsAreDistinctAndStable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, st := newService(t, dir)
+	seen := map[int]string{}
+	for _, id := range []string{"111111111111", "222222222222", "333333333333"} {
+		uid, err := s.UID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid < UIDBase || seen[uid] != "" {
+			t.Fatalf("uid %d for %s (seen: %v)", uid, id, seen)
+		}
+		seen[uid] = id
+	}
+	st.Close()
+	s, st = newService(t, dir)
+	defer st.Close()
+	for uid, id := range seen {
+		if got, _ := s.UID(ctx, id); got != uid {
+			t.Fatalf("uid of %s changed across restart: %d → %d", id, uid, got)
+		}
+	}
+}

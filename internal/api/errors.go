@@ -8,6 +8,7 @@ import (
 
 	"github.com/ember-run/ember/internal/account"
 	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/invoke"
 	"github.com/ember-run/ember/internal/sigv4"
 	"github.com/ember-run/ember/internal/store"
 )
@@ -42,6 +43,12 @@ var errorTable = []struct {
 	{account.ErrNotFound, 404, "ResourceNotFoundException", ""},
 	{store.ErrNotFound, 404, "ResourceNotFoundException", "The resource you requested does not exist."},
 	{errUnknownRoute, 404, "UnknownOperationException", ""},
+	{invoke.ErrThrottled, 429, "TooManyRequestsException", ""},
+	{invoke.ErrTooLarge, 413, "RequestTooLargeException", ""},
+	{invoke.ErrBadPayload, 400, "InvalidRequestContentException", ""},
+	{invoke.ErrRuntime, 502, "InvalidRuntimeException", ""},
+	{invoke.ErrUnavailable, 502, "ResourceNotReadyException", ""},
+	{invoke.ErrClosed, 503, "ServiceException", "ember is shutting down; retry"},
 	{errMethod, 405, "MethodNotAllowedException", ""},
 	{catalog.ErrExists, 409, "ResourceConflictException", ""},
 	{catalog.ErrConflict, 409, "ResourceConflictException", ""},

@@ -33,6 +33,8 @@ func (s *Server) lambdaRoutes() []route {
 		{"POST " + fn + "/{name}/policy", maxDefaultBody, s.addPermission},
 		{"GET " + fn + "/{name}/policy", maxDefaultBody, s.getPolicy},
 		{"DELETE " + fn + "/{name}/policy/{sid}", maxDefaultBody, s.removePermission},
+		{"POST " + fn + "/{name}/invocations", maxInvokeBody, s.invoke},
+		{"GET /ember/functions/{name}/logs", maxDefaultBody, s.functionLogs},
 		{"PUT /2017-10-31/functions/{name}/concurrency", maxDefaultBody, s.putConcurrency},
 		{"GET /2019-09-30/functions/{name}/concurrency", maxDefaultBody, s.getConcurrency},
 		{"DELETE /2017-10-31/functions/{name}/concurrency", maxDefaultBody, s.deleteConcurrency},

@@ -36,6 +36,10 @@ type Deps struct {
 	Ready func() bool
 	// PublicURL overrides the scheme and host of links the API hands out.
 	PublicURL string
+	// Invoker runs functions; nil on a server without a sandbox driver.
+	Invoker Invoker
+	// Logs serves function logs; nil disables the logs API.
+	Logs LogReader
 }
 
 // Server is the HTTP handler for the whole API.
@@ -46,6 +50,9 @@ type Server struct {
 	log      *slog.Logger
 	ready    func() bool
 	public   string
+	invoker  Invoker
+	logs     LogReader
+	events   chan struct{}
 	verifier *sigv4.Verifier
 	mux      *http.ServeMux
 	now      func() time.Time
@@ -55,7 +62,8 @@ var _ http.Handler = (*Server)(nil)
 
 // New builds the API handler.
 func New(d Deps) *Server {
-	s := &Server{cat: d.Catalog, accts: d.Accounts, ring: d.Keyring, log: d.Logger, ready: d.Ready, public: strings.TrimRight(d.PublicURL, "/"), now: time.Now}
+	s := &Server{cat: d.Catalog, accts: d.Accounts, ring: d.Keyring, log: d.Logger, ready: d.Ready, public: strings.TrimRight(d.PublicURL, "/"), now: time.Now,
+		invoker: d.Invoker, logs: d.Logs, events: make(chan struct{}, 256)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -209,7 +217,14 @@ func (s *Server) authed(limit int64, h handler) http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, status, out)
+		switch o := out.(type) {
+		case rawResponse:
+			writeRaw(w, o)
+		case streamed:
+			// the handler wrote the response itself
+		default:
+			writeJSON(w, status, out)
+		}
 	})
 }
 

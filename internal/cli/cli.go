@@ -16,12 +16,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ember-run/ember/internal/sandbox/linux"
 	"github.com/ember-run/ember/internal/server"
 )
 
 // Main runs the command line with explicit arguments and streams, and
 // returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// A sandbox's init is ember itself, re-executed; it never returns.
+	if linux.IsInit() {
+		linux.RunInit()
+	}
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
@@ -46,6 +51,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	cf := &clientFlags{}
 	root.AddCommand(serverCmd(stderr), accountCmd(cf, stdout), keyCmd(cf, stdout))
+	fcf := &clientFlags{}
+	for _, c := range functionCmds(fcf, stdout, stderr) {
+		fcf.bindLocal(c)
+		root.AddCommand(c)
+	}
 	return root
 }
 
@@ -75,6 +85,9 @@ func serverCmd(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.NATSURL, "nats-url", os.Getenv("EMBER_NATS_URL"), "join an external NATS JetStream cluster instead of the embedded server")
 	f.IntVar(&cfg.AccountConcurrency, "account-concurrency", cfg.AccountConcurrency, "concurrent executions allowed per account")
 	f.IntVar(&cfg.MaxBundleEntries, "max-bundle-entries", cfg.MaxBundleEntries, "most files a code bundle may contain")
+	f.StringVar(&cfg.Driver, "driver", envOr("EMBER_DRIVER", cfg.Driver), "sandbox driver: auto, linux or none (control plane only)")
+	f.DurationVar(&cfg.IdleTTL, "idle-ttl", cfg.IdleTTL, "how long a warm sandbox waits for its next invocation")
+	f.IntVar(&cfg.MaxSandboxes, "max-sandboxes", cfg.MaxSandboxes, "most sandboxes alive on this node")
 	f.StringVar(&level, "log-level", envOr("EMBER_LOG_LEVEL", "info"), "debug, info, warn or error")
 	return cmd
 }

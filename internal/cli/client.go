@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ember-run/ember/internal/sigv4"
 )
@@ -25,8 +26,11 @@ type clientFlags struct {
 	credentialsFile string
 }
 
-func (cf *clientFlags) bind(cmd *cobra.Command) {
-	f := cmd.PersistentFlags()
+func (cf *clientFlags) bind(cmd *cobra.Command) { cf.bindTo(cmd.PersistentFlags()) }
+
+func (cf *clientFlags) bindLocal(cmd *cobra.Command) { cf.bindTo(cmd.Flags()) }
+
+func (cf *clientFlags) bindTo(f *pflag.FlagSet) {
 	f.StringVar(&cf.endpoint, "endpoint", envOr("EMBER_ENDPOINT", "http://127.0.0.1:9000"), "ember API endpoint (or EMBER_ENDPOINT)")
 	f.StringVar(&cf.profile, "profile", os.Getenv("AWS_PROFILE"), "AWS shared-credentials profile to sign with")
 	f.StringVar(&cf.region, "region", envOr("AWS_REGION", envOr("AWS_DEFAULT_REGION", "local")), "region to sign for")
@@ -88,26 +92,46 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 			return err
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.endpoint+path, bytes.NewReader(body))
+	resp, err := c.send(ctx, method, path, map[string]string{"Content-Type": "application/json"}, body, nil)
 	if err != nil {
 		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if err := sigv4.Sign(req, body, c.akid, c.secret, c.region, "lambda", time.Now()); err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach ember at %s: %w", c.endpoint, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return err
 	}
+	if out != nil && len(data) > 0 {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// send signs and sends a request; an error status becomes a clientError.
+// progress, if set, is told how many body bytes have gone out.
+func (c *client) send(ctx context.Context, method, path string, headers map[string]string, body []byte, progress func(sent, total int64)) (*http.Response, error) {
+	var rd io.Reader = bytes.NewReader(body)
+	if progress != nil {
+		rd = &progressReader{r: rd, total: int64(len(body)), report: progress}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.endpoint+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = int64(len(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if err := sigv4.Sign(req, body, c.akid, c.secret, c.region, "lambda", time.Now()); err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach ember at %s: %w", c.endpoint, err)
+	}
 	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		e := &clientError{Status: resp.StatusCode, Type: resp.Header.Get("X-Amzn-ErrorType")}
 		var body struct{ Message, Type string }
 		if json.Unmarshal(data, &body) == nil {
@@ -116,10 +140,21 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 		if e.Type == "" {
 			e.Type = http.StatusText(resp.StatusCode)
 		}
-		return e
+		return nil, e
 	}
-	if out != nil && len(data) > 0 {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return resp, nil
+}
+
+type progressReader struct {
+	r      io.Reader
+	sent   int64
+	total  int64
+	report func(sent, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.sent += int64(n)
+	p.report(p.sent, p.total)
+	return n, err
 }

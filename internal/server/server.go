@@ -21,7 +21,11 @@ import (
 	"github.com/ember-run/ember/internal/api"
 	"github.com/ember-run/ember/internal/bundle"
 	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/invoke"
 	"github.com/ember-run/ember/internal/keyring"
+	"github.com/ember-run/ember/internal/logs"
+	"github.com/ember-run/ember/internal/sandbox"
+	"github.com/ember-run/ember/internal/sandbox/linux"
 	"github.com/ember-run/ember/internal/store"
 )
 
@@ -37,8 +41,16 @@ type Config struct {
 	PublicURL          string
 	AccountConcurrency int
 	MaxBundleEntries   int
-	ShutdownGrace      time.Duration
-	Logger             *slog.Logger
+	// Driver selects the sandbox driver: "auto" (linux when the host allows
+	// it, else none), "linux" (fail if unavailable) or "none" (control
+	// plane only).
+	Driver string
+	// IdleTTL is how long a warm sandbox is kept without invocations.
+	IdleTTL time.Duration
+	// MaxSandboxes bounds live sandboxes on this node.
+	MaxSandboxes  int
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
 }
 
 // Defaults returns the configuration of a plain `ember server`.
@@ -49,6 +61,9 @@ func Defaults() Config {
 		Region:             "local",
 		AccountConcurrency: 1000,
 		MaxBundleEntries:   bundle.DefaultLimits().MaxEntries,
+		Driver:             "auto",
+		IdleTTL:            10 * time.Minute,
+		MaxSandboxes:       64,
 		ShutdownGrace:      15 * time.Second,
 	}
 }
@@ -67,6 +82,14 @@ func (c Config) Validate() error {
 	}
 	if c.AccountConcurrency < 1 {
 		errs = append(errs, errors.New("server: account concurrency must be at least 1"))
+	}
+	switch c.Driver {
+	case "auto", "linux", "none":
+	default:
+		errs = append(errs, fmt.Errorf("server: --driver must be auto, linux or none, got %q", c.Driver))
+	}
+	if c.MaxSandboxes < 1 {
+		errs = append(errs, errors.New("server: max sandboxes must be at least 1"))
 	}
 	if c.MaxBundleEntries < 1 {
 		errs = append(errs, errors.New("server: max bundle entries must be at least 1"))
@@ -87,6 +110,12 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Sandboxes and their init resolve paths after chdir: make them absolute.
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("server: data directory: %w", err)
+	}
+	cfg.DataDir = abs
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("server: data directory: %w", err)
 	}
@@ -128,9 +157,30 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 		return err
 	}
 
+	logStore, err := logs.Open(ctx, st, logs.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	driver, reason, err := openDriver(cfg, log)
+	if err != nil {
+		return err
+	}
+	if driver != nil {
+		defer driver.Close()
+	}
+	inv, err := invoke.New(invoke.Options{
+		Driver: driver, Reason: reason, Catalog: cat, UIDs: accts, Logs: logStore,
+		DataDir: cfg.DataDir, Region: cfg.Region, IdleTTL: cfg.IdleTTL, MaxSandboxes: cfg.MaxSandboxes, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer inv.Close()
+
 	var serving atomic.Bool
 	handler := api.New(api.Deps{
 		Catalog: cat, Accounts: accts, Keyring: ring, Logger: log, PublicURL: cfg.PublicURL,
+		Invoker: inv, Logs: logStore,
 		Ready: func() bool { return serving.Load() && st.Healthy() },
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -206,4 +256,23 @@ func lockDir(dir string) (func(), error) {
 		return nil, fmt.Errorf("server: data directory %s is in use by another ember server", dir)
 	}
 	return func() { f.Close() }, nil
+}
+
+// openDriver starts the sandbox driver the configuration asks for. With
+// "auto" a host that cannot run sandboxes still serves the control plane;
+// the reason is logged and returned for Invoke's error message.
+func openDriver(cfg Config, log *slog.Logger) (sandbox.Driver, string, error) {
+	if cfg.Driver == "none" {
+		return nil, "the server was started with --driver none", nil
+	}
+	d, err := linux.New(linux.Options{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), Logger: log})
+	if err == nil {
+		log.Info("sandbox driver ready", "driver", "linux")
+		return d, "", nil
+	}
+	if cfg.Driver == "linux" {
+		return nil, "", fmt.Errorf("server: the linux sandbox driver cannot start: %w", err)
+	}
+	log.Warn("no sandbox driver: functions cannot be invoked on this server (control plane only)", "reason", err)
+	return nil, err.Error(), nil
 }

@@ -1,0 +1,126 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/ember-run/ember/internal/invoke"
+)
+
+// Invoker runs invocations (invoke.Service implements it).
+type Invoker interface {
+	Invoke(ctx context.Context, req invoke.Request) (invoke.Response, error)
+	Resolve(ctx context.Context, account, function, qualifier string) (string, error)
+}
+
+// maxInvokeBody admits a 6 MB payload; larger bodies get 413.
+const maxInvokeBody = invoke.MaxPayload
+
+// rawResponse is a handler result written as-is (Invoke's body is the
+// function's output, not JSON of ours).
+type rawResponse struct {
+	status  int
+	headers map[string]string
+	body    []byte
+}
+
+func (s *Server) invoke(ctx context.Context, c *call) (int, any, error) {
+	t, err := s.function(ctx, c, "lambda:InvokeFunction", false)
+	if err != nil {
+		return 0, nil, err
+	}
+	if s.invoker == nil {
+		return 0, nil, fmt.Errorf("%w: this server runs no sandbox driver", invoke.ErrUnavailable)
+	}
+	h := c.r.Header
+	typ := h.Get("X-Amz-Invocation-Type")
+	switch typ {
+	case "", "RequestResponse", "Event", "DryRun":
+	default:
+		return 0, nil, fmt.Errorf("%w: 1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", errBadParameter, typ)
+	}
+	if lt := h.Get("X-Amz-Log-Type"); lt != "" && lt != "None" && lt != "Tail" {
+		return 0, nil, fmt.Errorf("%w: 1 validation error detected: Value '%s' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]", errBadParameter, lt)
+	}
+	var clientContext string
+	if cc := h.Get("X-Amz-Client-Context"); cc != "" {
+		if len(cc) > 3583 {
+			return 0, nil, fmt.Errorf("%w: Client context must be at most 3583 bytes (base64)", errBadParameter)
+		}
+		raw, err := base64.StdEncoding.DecodeString(cc)
+		if err != nil {
+			return 0, nil, fmt.Errorf("%w: Client context must be base64-encoded JSON", errBadParameter)
+		}
+		clientContext = string(raw)
+	}
+	if typ == "DryRun" {
+		v, err := s.invoker.Resolve(ctx, t.fn.Account, t.fn.Name, t.qualifier)
+		if err != nil {
+			return 0, nil, err
+		}
+		return 0, rawResponse{status: 204, headers: map[string]string{"X-Amz-Executed-Version": v}}, nil
+	}
+	req := invoke.Request{
+		Account: t.fn.Account, Function: t.fn.Name, Qualifier: t.qualifier, Payload: c.body,
+		ClientContext: clientContext, InvokedARN: s.cat.ARN(t.fn.Account, t.fn.Name, t.qualifier),
+		LogTail: h.Get("X-Amz-Log-Type") == "Tail",
+	}
+	if typ == "Event" {
+		if err := s.async(req); err != nil {
+			return 0, nil, err
+		}
+		return 0, rawResponse{status: 202}, nil
+	}
+	resp, err := s.invoker.Invoke(ctx, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := rawResponse{status: 200, headers: map[string]string{
+		"X-Amz-Executed-Version": resp.ExecutedVersion,
+		"Content-Type":           "application/json",
+	}, body: resp.Payload}
+	if resp.FunctionError != "" {
+		out.headers["X-Amz-Function-Error"] = resp.FunctionError
+	}
+	if req.LogTail {
+		out.headers["X-Amz-Log-Result"] = base64.StdEncoding.EncodeToString(resp.LogTail)
+	}
+	return 0, out, nil
+}
+
+// async runs an Event invocation in the background. Until the durable
+// queue lands, accepted events live only in memory: bounded, and lost on a
+// crash (documented in docs/API.md).
+func (s *Server) async(req invoke.Request) error {
+	if len(req.Payload) > 256*1024 {
+		return fmt.Errorf("%w: Request must be smaller than %d bytes for the InvokeFunction operation", errBodyTooLarge, 256*1024)
+	}
+	select {
+	case s.events <- struct{}{}:
+	default:
+		return fmt.Errorf("%w: too many events in flight", invoke.ErrThrottled)
+	}
+	go func() {
+		defer func() { <-s.events }()
+		ctx, cancel := context.WithTimeout(context.Background(), 16*60e9)
+		defer cancel()
+		if _, err := s.invoker.Invoke(ctx, req); err != nil {
+			s.log.Warn("api: event invocation failed", "function", req.Function, "err", err)
+		}
+	}()
+	return nil
+}
+
+func writeRaw(w http.ResponseWriter, r rawResponse) {
+	for k, v := range r.headers {
+		w.Header().Set(k, v)
+	}
+	if r.body != nil {
+		w.Header().Set("Content-Length", strconv.Itoa(len(r.body)))
+	}
+	w.WriteHeader(r.status)
+	w.Write(r.body)
+}

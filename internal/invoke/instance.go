@@ -1,0 +1,315 @@
+package invoke
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/logs"
+	"github.com/ember-run/ember/internal/runtimeapi"
+	"github.com/ember-run/ember/internal/sandbox"
+)
+
+// instance is one sandbox running one function version's runtime.
+type instance struct {
+	sb       sandbox.Sandbox
+	rapi     *runtimeapi.Server
+	key      string
+	account  string
+	function string
+	memoryMB int
+	lastUsed time.Time
+
+	initDuration time.Duration
+	fresh        bool // no invocation has run yet (the next one reports Init Duration)
+
+	out  *os.File // write end handed to the sandbox as stdout and stderr
+	in   *os.File // read end, drained by the reader goroutine
+	logs *capture
+
+	closeOnce sync.Once
+}
+
+func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalog.Config, key string) (*instance, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	in := &instance{
+		sb: sb, key: key, account: f.Account, function: f.Name, memoryMB: cfg.MemorySize,
+		out: w, in: r, logs: newCapture(r, s.opts.MaxLogBytes), fresh: true,
+		rapi: runtimeapi.New(runtimeapi.Options{MaxResponseBytes: MaxPayload, Logger: s.opts.Logger}),
+	}
+	l, err := sb.Listen("tcp", runtimeAPIAddr)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("invoke: runtime API listener: %w", err)
+	}
+	go in.rapi.Serve(l)
+	go in.logs.run()
+	return in, nil
+}
+
+// watch reports the sandbox's end to the Runtime API so waiters return.
+func (in *instance) watch() {
+	go func() {
+		<-in.sb.Done()
+		in.rapi.Fail(fmt.Errorf("sandbox %s ended: %+v", in.sb.ID(), in.sb.Exit()))
+	}()
+}
+
+func (in *instance) kill() { in.sb.Kill() }
+
+func (in *instance) close() {
+	in.closeOnce.Do(func() {
+		in.rapi.Close()
+		in.sb.Close()
+		in.out.Close()
+		in.logs.stop()
+	})
+}
+
+func errorDoc(typ, msg string) []byte {
+	b, _ := json.Marshal(map[string]string{"errorType": typ, "errorMessage": msg})
+	return b
+}
+
+// exitFailure describes a runtime that died, as Lambda reports it.
+func (in *instance) exitFailure(reqID string) (typ, msg string) {
+	select {
+	case <-in.sb.Done():
+	case <-time.After(2 * time.Second):
+	}
+	exit := in.sb.Exit()
+	how := fmt.Sprintf("exit status %d", exit.Code)
+	if exit.Signal != "" {
+		how = "signal: " + exit.Signal
+	}
+	if exit.OOMKilled {
+		return "Runtime.OutOfMemory", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s", reqID, how)
+	}
+	return "Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s", reqID, how)
+}
+
+func (in *instance) memoryUsedMB() int {
+	st, err := in.sb.Stats()
+	if err != nil {
+		return 0
+	}
+	return int((st.MemoryPeakBytes + (1<<20 - 1)) >> 20)
+}
+
+// report writes END and REPORT, stores the invocation's log and returns it.
+func (in *instance) report(s *Service, reqID, version string, start time.Time, dur time.Duration, status string) string {
+	in.logs.drain()
+	billed := (dur + time.Millisecond - 1) / time.Millisecond
+	line := fmt.Sprintf("END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
+		reqID, reqID, float64(dur.Microseconds())/1000, billed, in.memoryMB, in.memoryUsedMB())
+	if in.fresh {
+		line += fmt.Sprintf("Init Duration: %.2f ms\t", float64(in.initDuration.Microseconds())/1000)
+		in.fresh = false
+	}
+	if status != "" {
+		line += status
+	}
+	text := in.logs.end(line + "\n")
+	if s.opts.Logs != nil {
+		s.opts.Logs.Append(in.account, in.function, logs.Record{Time: start, RequestID: reqID, Version: version, Text: text})
+	}
+	return text
+}
+
+func tail(text string, want bool) []byte {
+	if !want {
+		return nil
+	}
+	if len(text) > 4096 {
+		text = text[len(text)-4096:]
+	}
+	return []byte(text)
+}
+
+// invoke runs one invocation on a ready sandbox. It reports whether the
+// sandbox may be reused.
+func (in *instance) invoke(ctx context.Context, s *Service, cfg catalog.Config, reqID string, req Request, payload []byte) (Response, bool) {
+	in.logs.begin(fmt.Sprintf("START RequestId: %s Version: %s\n", reqID, cfg.Version))
+	start := time.Now()
+	timeout := time.Duration(cfg.Timeout) * time.Second
+	ictx, cancel := context.WithDeadline(ctx, start.Add(timeout))
+	res, err := in.rapi.Invoke(ictx, runtimeapi.Invocation{
+		RequestID: reqID, Payload: payload, Deadline: start.Add(timeout),
+		FunctionARN: req.InvokedARN, ClientContext: req.ClientContext,
+	})
+	cancel()
+	dur := time.Since(start)
+	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID}
+	status := ""
+	healthy := false
+	switch {
+	case err == nil:
+		resp.Payload = res.Payload
+		if res.FunctionError() {
+			resp.FunctionError = "Unhandled"
+		}
+		healthy = true
+	case errors.Is(err, runtimeapi.ErrTimeout):
+		in.kill()
+		secs := fmt.Sprintf("%.2f", timeout.Seconds())
+		in.logs.write(fmt.Sprintf("%s %s Task timed out after %s seconds\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), reqID, secs))
+		resp.Payload = errorDoc("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %s seconds", reqID, secs))
+		resp.FunctionError = "Unhandled"
+		status = "Status: timeout"
+		if ctx.Err() != nil {
+			status = "Status: cancelled"
+		}
+	case errors.Is(err, runtimeapi.ErrExited):
+		typ, msg := in.exitFailure(reqID)
+		resp.Payload = errorDoc(typ, msg)
+		resp.FunctionError = "Unhandled"
+		status = "Status: error\tError Type: " + typ
+	default:
+		in.kill()
+		resp.Payload = errorDoc("Runtime.Unknown", fmt.Sprintf("RequestId: %s Error: %v", reqID, err))
+		resp.FunctionError = "Unhandled"
+		status = "Status: error\tError Type: Runtime.Unknown"
+	}
+	text := in.report(s, reqID, cfg.Version, start, dur, status)
+	resp.LogTail = tail(text, req.LogTail)
+	return resp, healthy
+}
+
+// initFailure turns a runtime that never became ready into this
+// invocation's function error.
+func (in *instance) initFailure(s *Service, cfg catalog.Config, reqID string, req Request, err error) Response {
+	in.logs.begin(fmt.Sprintf("START RequestId: %s Version: %s\n", reqID, cfg.Version))
+	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID, FunctionError: "Unhandled"}
+	var typ string
+	switch {
+	case errors.Is(err, runtimeapi.ErrInitFailed):
+		doc, _ := in.rapi.InitError()
+		resp.Payload, typ = doc.Payload, doc.ErrorType
+		in.kill()
+	case errors.Is(err, runtimeapi.ErrExited):
+		var msg string
+		typ, msg = in.exitFailure(reqID)
+		resp.Payload = errorDoc(typ, msg)
+	default:
+		in.kill()
+		typ = "Sandbox.Timedout"
+		resp.Payload = errorDoc(typ, fmt.Sprintf("RequestId: %s Error: Runtime did not become ready within %.2f seconds", reqID, s.opts.InitTimeout.Seconds()))
+	}
+	if typ == "" {
+		typ = "Runtime.Unknown"
+	}
+	text := in.report(s, reqID, cfg.Version, time.Now(), 0, "Status: error\tError Type: "+typ)
+	resp.LogTail = tail(text, req.LogTail)
+	return resp
+}
+
+// capture collects a sandbox's output into the current invocation's
+// segment, bounded, and can be drained synchronously: output a function
+// wrote before answering must land in that invocation's log.
+type capture struct {
+	r      *os.File
+	max    int
+	mu     sync.Mutex
+	cur    strings.Builder
+	drop   int
+	drains chan chan struct{}
+	exited chan struct{}
+}
+
+func newCapture(r *os.File, max int) *capture {
+	return &capture{r: r, max: max, drains: make(chan chan struct{}, 1), exited: make(chan struct{})}
+}
+
+func (c *capture) run() {
+	defer close(c.exited)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.r.Read(buf)
+		if n > 0 {
+			c.write(string(buf[:n]))
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// A drain asked us to stop at the end of what is buffered.
+			select {
+			case ack := <-c.drains:
+				close(ack)
+			default:
+			}
+			c.r.SetReadDeadline(time.Time{})
+		case errors.Is(err, io.EOF), errors.Is(err, os.ErrClosed):
+			return
+		default:
+			return
+		}
+	}
+}
+
+func (c *capture) write(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := c.max - c.cur.Len(); room < len(s) {
+		if room > 0 {
+			c.cur.WriteString(s[:room])
+		}
+		c.drop += len(s) - max(room, 0)
+		return
+	}
+	c.cur.WriteString(s)
+}
+
+// drain waits until everything written to the pipe so far is captured.
+func (c *capture) drain() {
+	ack := make(chan struct{})
+	select {
+	case c.drains <- ack:
+	default:
+		return
+	}
+	c.r.SetReadDeadline(time.Now())
+	select {
+	case <-ack:
+	case <-c.exited:
+	case <-time.After(100 * time.Millisecond):
+		select {
+		case <-c.drains:
+		default:
+		}
+	}
+}
+
+// begin starts an invocation's segment. Output that arrived between
+// invocations (e.g. during init) stays at its head, as in Lambda.
+func (c *capture) begin(start string) {
+	c.mu.Lock()
+	c.cur.WriteString(start)
+	c.mu.Unlock()
+}
+
+// end closes the segment and returns its text.
+func (c *capture) end(last string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.drop > 0 {
+		fmt.Fprintf(&c.cur, "[ember: %d bytes of output dropped: over the %d-byte per-invocation log limit]\n", c.drop, c.max)
+		c.drop = 0
+	}
+	c.cur.WriteString(last)
+	text := c.cur.String()
+	c.cur.Reset()
+	return text
+}
+
+func (c *capture) stop() { c.r.Close() }

@@ -1,0 +1,529 @@
+// Package invoke is the invocation pipeline: it resolves what to run
+// (version, alias weights), finds a warm sandbox for exactly that function
+// version, configuration and account — or makes one — hands the event to
+// the runtime through the Runtime API, enforces the deadline, and writes the
+// START/END/REPORT log lines. A sandbox is reused only for the same
+// (account, function incarnation, version, configuration revision), so an
+// update never serves old code and accounts never share one.
+package invoke
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ember-run/ember/internal/bundle"
+	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/logs"
+	"github.com/ember-run/ember/internal/runtimes"
+	"github.com/ember-run/ember/internal/sandbox"
+)
+
+// Sentinel errors, mapped to Lambda types at the API edge.
+var (
+	ErrUnavailable = errors.New("invoke: execution unavailable") // no sandbox driver on this host
+	ErrThrottled   = errors.New("invoke: too many requests")     // no sandbox can be had now
+	ErrRuntime     = errors.New("invoke: invalid runtime")       // the function's runtime cannot be started
+	ErrTooLarge    = errors.New("invoke: request too large")
+	ErrBadPayload  = errors.New("invoke: invalid request content")
+	ErrClosed      = errors.New("invoke: shutting down")
+)
+
+// UIDs gives each account its own sandbox uid.
+type UIDs interface {
+	UID(ctx context.Context, account string) (int, error)
+}
+
+// Options configure the pipeline.
+type Options struct {
+	Driver  sandbox.Driver // nil: invocations fail with ErrUnavailable(Reason)
+	Reason  string         // why there is no driver, for the error message
+	Catalog *catalog.Catalog
+	UIDs    UIDs
+	Logs    *logs.Store
+	// DataDir holds extracted code (DataDir/code) and the runtime clients
+	// (DataDir/runtime).
+	DataDir string
+	Region  string
+	// IdleTTL is how long a warm sandbox waits for its next invocation.
+	IdleTTL time.Duration
+	// MaxSandboxes bounds live sandboxes on this node.
+	MaxSandboxes int
+	// InitTimeout bounds a runtime's initialisation (Lambda: 10 s).
+	InitTimeout time.Duration
+	// MaxLogBytes caps what one invocation's output keeps.
+	MaxLogBytes int
+	Logger      *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.IdleTTL == 0 {
+		o.IdleTTL = 10 * time.Minute
+	}
+	if o.MaxSandboxes == 0 {
+		o.MaxSandboxes = 64
+	}
+	if o.InitTimeout == 0 {
+		o.InitTimeout = 10 * time.Second
+	}
+	if o.MaxLogBytes == 0 {
+		o.MaxLogBytes = 256 << 10
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// MaxPayload is Lambda's synchronous request and response limit.
+const MaxPayload = 6 * 1024 * 1024
+
+// Request is one invocation.
+type Request struct {
+	Account   string // owner of the function
+	Function  string
+	Qualifier string
+	Payload   []byte
+	// ClientContext is the decoded X-Amz-Client-Context JSON.
+	ClientContext string
+	// InvokedARN is the ARN the caller used (Lambda-Runtime-Invoked-Function-Arn).
+	InvokedARN string
+	LogTail    bool
+}
+
+// Response is what the caller gets back.
+type Response struct {
+	Payload         []byte
+	FunctionError   string // "" or "Unhandled"
+	ExecutedVersion string
+	LogTail         []byte // last 4 KB of this invocation's log, when asked
+	RequestID       string
+	Cold            bool
+}
+
+// Service runs invocations.
+type Service struct {
+	opts    Options
+	codeDir string
+	rtDir   string
+
+	mu       sync.Mutex
+	idle     map[string][]*instance // pool key → idle warm sandboxes
+	live     int
+	closed   bool
+	codeMu   sync.Mutex
+	codeOnce map[string]*sync.Mutex
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// New prepares the pipeline: the runtime clients are installed under the
+// data directory and a janitor reclaims idle sandboxes.
+func New(opts Options) (*Service, error) {
+	opts.defaults()
+	s := &Service{
+		opts: opts, codeDir: filepath.Join(opts.DataDir, "code"), rtDir: filepath.Join(opts.DataDir, "runtime"),
+		idle: map[string][]*instance{}, codeOnce: map[string]*sync.Mutex{},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if err := os.MkdirAll(s.codeDir, 0o711); err != nil {
+		return nil, fmt.Errorf("invoke: %w", err)
+	}
+	if err := os.RemoveAll(s.rtDir); err != nil {
+		return nil, fmt.Errorf("invoke: %w", err)
+	}
+	if err := runtimes.Install(s.rtDir); err != nil {
+		return nil, fmt.Errorf("invoke: install runtimes: %w", err)
+	}
+	os.Chmod(opts.DataDir, 0o711) // sandboxes' uids must traverse it to their code
+	go s.janitor()
+	return s, nil
+}
+
+// Close stops the janitor and tears down every idle sandbox; sandboxes in
+// use are torn down when their invocation finishes.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var all []*instance
+	for k, list := range s.idle {
+		all = append(all, list...)
+		delete(s.idle, k)
+	}
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.done
+	for _, in := range all {
+		s.destroy(in)
+	}
+	return nil
+}
+
+func (s *Service) janitor() {
+	defer close(s.done)
+	t := time.NewTicker(min(s.opts.IdleTTL/4, 10*time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			var old []*instance
+			s.mu.Lock()
+			for k, list := range s.idle {
+				keep := list[:0]
+				for _, in := range list {
+					if now.Sub(in.lastUsed) > s.opts.IdleTTL {
+						old = append(old, in)
+					} else {
+						keep = append(keep, in)
+					}
+				}
+				if len(keep) == 0 {
+					delete(s.idle, k)
+				} else {
+					s.idle[k] = keep
+				}
+			}
+			s.mu.Unlock()
+			for _, in := range old {
+				s.opts.Logger.Debug("invoke: reclaiming idle sandbox", "sandbox", in.sb.ID(), "function", in.function)
+				s.destroy(in)
+			}
+		}
+	}
+}
+
+// Idle reports the number of warm idle sandboxes (for tests and metrics).
+func (s *Service) Idle() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.idle {
+		n += len(l)
+	}
+	return n
+}
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// pickVersion resolves a qualifier to the configuration to run, applying
+// an alias's weighted routing.
+func (s *Service) pickVersion(ctx context.Context, f *catalog.Function, qualifier string) (catalog.Config, error) {
+	if a, ok := f.Aliases[qualifier]; ok {
+		v := a.FunctionVersion
+		for extra, w := range a.AdditionalVersionWeights {
+			if randFloat() < w {
+				v = extra
+			}
+		}
+		return s.opts.Catalog.Resolve(ctx, f, v)
+	}
+	return s.opts.Catalog.Resolve(ctx, f, qualifier)
+}
+
+func randFloat() float64 {
+	n, _ := rand.Int(rand.Reader, big.NewInt(1<<53))
+	return float64(n.Int64()) / (1 << 53)
+}
+
+// Resolve checks that a function and qualifier exist without running it
+// (DryRun) and returns the version that would run.
+func (s *Service) Resolve(ctx context.Context, account, function, qualifier string) (string, error) {
+	f, err := s.opts.Catalog.Get(ctx, account, function)
+	if err != nil {
+		return "", err
+	}
+	cfg, err := s.opts.Catalog.Resolve(ctx, f, qualifier)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Version, nil
+}
+
+// Invoke runs one synchronous invocation.
+func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
+	if s.opts.Driver == nil {
+		return Response{}, fmt.Errorf("%w: %s", ErrUnavailable, s.opts.Reason)
+	}
+	if len(req.Payload) > MaxPayload {
+		return Response{}, fmt.Errorf("%w: Request must be smaller than %d bytes for the InvokeFunction operation", ErrTooLarge, MaxPayload)
+	}
+	payload, err := normalizePayload(req.Payload)
+	if err != nil {
+		return Response{}, err
+	}
+	f, err := s.opts.Catalog.Get(ctx, req.Account, req.Function)
+	if err != nil {
+		return Response{}, err
+	}
+	cfg, err := s.pickVersion(ctx, f, req.Qualifier)
+	if err != nil {
+		return Response{}, err
+	}
+	if req.InvokedARN == "" {
+		req.InvokedARN = s.opts.Catalog.ARN(f.Account, f.Name, req.Qualifier)
+	}
+	reqID := newRequestID()
+	key := poolKey(f, cfg)
+	in, err := s.acquire(ctx, key)
+	if err != nil {
+		return Response{}, err
+	}
+	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID}
+	if in == nil {
+		in, resp, err = s.coldStart(ctx, f, cfg, key, reqID, req)
+		if in == nil || err != nil {
+			return resp, err
+		}
+		resp.Cold = true
+	}
+	out, healthy := in.invoke(ctx, s, cfg, reqID, req, payload)
+	out.Cold = resp.Cold
+	s.release(in, healthy)
+	return out, nil
+}
+
+// poolKey identifies the sandboxes one invocation may use.
+func poolKey(f *catalog.Function, cfg catalog.Config) string {
+	return f.Account + "/" + f.Name + "/" + f.ID + "/" + cfg.Version + "/" + cfg.RevisionID
+}
+
+// acquire takes a warm sandbox for key, or reserves room for a new one
+// (returning nil), or fails with ErrThrottled.
+func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if list := s.idle[key]; len(list) > 0 {
+		in := list[len(list)-1]
+		s.idle[key] = list[:len(list)-1]
+		if len(s.idle[key]) == 0 {
+			delete(s.idle, key)
+		}
+		s.mu.Unlock()
+		return in, nil
+	}
+	var victim *instance
+	if s.live >= s.opts.MaxSandboxes {
+		victim = s.evictLocked()
+		if victim == nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: all %d sandboxes of this node are busy", ErrThrottled, s.opts.MaxSandboxes)
+		}
+	} else {
+		s.live++
+	}
+	s.mu.Unlock()
+	if victim != nil {
+		s.destroySlot(victim) // the victim's slot passes to the caller
+	}
+	return nil, nil
+}
+
+// evictLocked removes the least recently used idle sandbox of any key.
+func (s *Service) evictLocked() *instance {
+	var vk string
+	var vi int
+	var v *instance
+	for k, list := range s.idle {
+		for i, in := range list {
+			if v == nil || in.lastUsed.Before(v.lastUsed) {
+				vk, vi, v = k, i, in
+			}
+		}
+	}
+	if v != nil {
+		list := s.idle[vk]
+		s.idle[vk] = append(list[:vi], list[vi+1:]...)
+		if len(s.idle[vk]) == 0 {
+			delete(s.idle, vk)
+		}
+	}
+	return v
+}
+
+func (s *Service) release(in *instance, healthy bool) {
+	if healthy {
+		in.lastUsed = time.Now()
+		s.mu.Lock()
+		if !s.closed {
+			s.idle[in.key] = append(s.idle[in.key], in)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
+	s.destroy(in)
+}
+
+// destroy tears a sandbox down and frees its slot.
+func (s *Service) destroy(in *instance) {
+	s.destroySlot(in)
+	s.mu.Lock()
+	s.live--
+	s.mu.Unlock()
+}
+
+// destroySlot tears a sandbox down but keeps its slot counted.
+func (s *Service) destroySlot(in *instance) {
+	in.close()
+}
+
+// codePath extracts a bundle once per code object and returns its
+// directory. Extraction goes to a temporary name and is renamed into place
+// so a crash never leaves a half-extracted bundle that looks complete.
+func (s *Service) codePath(ctx context.Context, cfg catalog.Config) (string, error) {
+	dir := filepath.Join(s.codeDir, sanitize(cfg.CodeObject))
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	s.codeMu.Lock()
+	m := s.codeOnce[dir]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.codeOnce[dir] = m
+	}
+	s.codeMu.Unlock()
+	m.Lock()
+	defer m.Unlock()
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	zip, err := s.opts.Catalog.Code(ctx, cfg.CodeObject)
+	if err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(s.codeDir, ".extract-")
+	if err != nil {
+		return "", err
+	}
+	if err := bundle.Extract(ctx, zip, tmp, s.opts.Catalog.Settings().Bundle); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	return dir, nil
+}
+
+func sanitize(object string) string {
+	b := []byte(object)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+func (s *Service) env(f *catalog.Function, cfg catalog.Config, sandboxID string) []string {
+	env := []string{
+		"AWS_LAMBDA_RUNTIME_API=" + runtimeAPIAddr,
+		"AWS_LAMBDA_FUNCTION_NAME=" + f.Name,
+		"AWS_LAMBDA_FUNCTION_VERSION=" + cfg.Version,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(cfg.MemorySize),
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + f.Name,
+		"AWS_LAMBDA_LOG_STREAM_NAME=" + time.Now().UTC().Format("2006/01/02") + "/[" + cfg.Version + "]" + sandboxID,
+		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_REGION=" + s.opts.Region,
+		"AWS_DEFAULT_REGION=" + s.opts.Region,
+		"AWS_EXECUTION_ENV=AWS_Lambda_" + cfg.Runtime,
+		"_HANDLER=" + cfg.Handler,
+		"LAMBDA_TASK_ROOT=/var/task",
+		"LAMBDA_RUNTIME_DIR=/opt/ember",
+		"HOME=/tmp",
+		"TZ=:UTC",
+	}
+	env = append(env, runtimes.Env(cfg.Runtime)...)
+	for k, v := range cfg.Environment {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+const runtimeAPIAddr = "127.0.0.1:9001"
+
+// coldStart makes a sandbox for cfg and initialises its runtime. An init
+// failure is a function error for this invocation (as in Lambda), not an
+// API error.
+func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalog.Config, key, reqID string, req Request) (*instance, Response, error) {
+	fail := func(err error) (*instance, Response, error) {
+		s.mu.Lock()
+		s.live--
+		s.mu.Unlock()
+		return nil, Response{}, err
+	}
+	argv, err := runtimes.Command(cfg.Runtime, cfg.Handler)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrRuntime, err))
+	}
+	code, err := s.codePath(ctx, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	uid, err := s.opts.UIDs.UID(ctx, f.Account)
+	if err != nil {
+		return fail(err)
+	}
+	started := time.Now()
+	sb, err := s.opts.Driver.Create(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	in, err := newInstance(s, sb, f, cfg, key)
+	if err != nil {
+		sb.Close()
+		return fail(err)
+	}
+	spec := sandbox.Spec{
+		CodeDir: code, RuntimeDir: s.rtDir, Argv: argv, Env: s.env(f, cfg, sb.ID()),
+		UID: uid, GID: uid, MemoryMB: cfg.MemorySize, TmpMB: cfg.EphemeralStorage,
+		Pids: 1024, NoFile: 1024, Stdout: in.out, Stderr: in.out,
+	}
+	if err := sb.Start(ctx, spec); err != nil {
+		in.close()
+		return fail(err)
+	}
+	in.watch()
+	ictx, cancel := context.WithTimeout(ctx, s.opts.InitTimeout)
+	err = in.rapi.WaitReady(ictx)
+	cancel()
+	in.initDuration = time.Since(started)
+	if err == nil {
+		return in, Response{}, nil
+	}
+	// The runtime did not come up: report it as Lambda does, as this
+	// invocation's function error, and throw the sandbox away.
+	resp := in.initFailure(s, cfg, reqID, req, err)
+	s.destroy(in)
+	return nil, resp, nil
+}

@@ -1,0 +1,336 @@
+package invoke
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/keyring"
+	"github.com/ember-run/ember/internal/logs"
+	"github.com/ember-run/ember/internal/sandbox"
+	"github.com/ember-run/ember/internal/store"
+)
+
+// hostDriver runs runtimes as plain host processes. It isolates nothing:
+// it exists only so these tests can exercise the pipeline (pooling,
+// deadlines, crashes, log capture) on any machine. The real driver's
+// isolation is tested in internal/sandbox/linux and test/e2e.
+type hostDriver struct {
+	mu      sync.Mutex
+	created int
+}
+
+func (d *hostDriver) Create(ctx context.Context) (sandbox.Sandbox, error) {
+	d.mu.Lock()
+	d.created++
+	d.mu.Unlock()
+	return &hostSandbox{done: make(chan struct{})}, nil
+}
+
+func (d *hostDriver) Close() error { return nil }
+
+type hostSandbox struct {
+	addr string
+	cmd  *exec.Cmd
+	done chan struct{}
+	exit sandbox.Exit
+	once sync.Once
+}
+
+func (s *hostSandbox) ID() string { return "host" }
+
+func (s *hostSandbox) Listen(network, addr string) (net.Listener, error) {
+	l, err := net.Listen(network, "127.0.0.1:0")
+	if err == nil {
+		s.addr = l.Addr().String()
+	}
+	return l, err
+}
+
+func (s *hostSandbox) Start(ctx context.Context, spec sandbox.Spec) error {
+	fix := func(v string) string {
+		v = strings.ReplaceAll(v, "/var/task", spec.CodeDir)
+		v = strings.ReplaceAll(v, "/opt/ember", spec.RuntimeDir)
+		return strings.ReplaceAll(v, runtimeAPIAddr, s.addr)
+	}
+	argv := make([]string, len(spec.Argv))
+	for i, a := range spec.Argv {
+		argv[i] = fix(a)
+	}
+	env := []string{"PATH=/usr/bin:/bin"}
+	for _, e := range spec.Env {
+		env = append(env, fix(e))
+	}
+	s.cmd = exec.Command(argv[0], argv[1:]...)
+	s.cmd.Env, s.cmd.Dir = env, spec.CodeDir
+	s.cmd.Stdout, s.cmd.Stderr = spec.Stdout, spec.Stderr
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	go func() {
+		err := s.cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			s.exit.Code = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				s.exit.Signal = ws.Signal().String()
+			}
+		}
+		close(s.done)
+	}()
+	return nil
+}
+
+func (s *hostSandbox) Done() <-chan struct{}         { return s.done }
+func (s *hostSandbox) Exit() sandbox.Exit            { return s.exit }
+func (s *hostSandbox) Stats() (sandbox.Stats, error) { return sandbox.Stats{MemoryPeakBytes: 10 << 20}, nil }
+func (s *hostSandbox) Kill() error {
+	if s.cmd != nil && s.cmd.Process != nil {
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	return nil
+}
+func (s *hostSandbox) Close() error {
+	s.once.Do(func() {
+		s.Kill()
+		if s.cmd != nil {
+			<-s.done
+		}
+	})
+	return nil
+}
+
+type fixedUIDs struct{}
+
+func (fixedUIDs) UID(context.Context, string) (int, error) { return os.Getuid(), nil }
+
+const acct = "111111111111"
+
+type env struct {
+	svc    *Service
+	cat    *catalog.Catalog
+	driver *hostDriver
+	logs   *logs.Store
+}
+
+func newEnv(t *testing.T, opts Options) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, store.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ring, _ := keyring.New(bytes.Repeat([]byte{4}, 32))
+	cat, err := catalog.New(ctx, st, catalog.Options{Region: "local", Sealer: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := logs.Open(ctx, st, logs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &hostDriver{}
+	opts.Driver, opts.Catalog, opts.UIDs, opts.Logs, opts.DataDir, opts.Region = d, cat, fixedUIDs{}, lg, dir, "local"
+	svc, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	return &env{svc: svc, cat: cat, driver: d, logs: lg}
+}
+
+// shellRuntime is a provided bootstrap in sh+curl speaking the Runtime API:
+// it answers {"n": <invocations served by this process>, "event": <event>}
+// and obeys a few commands in the event.
+const shellRuntime = `#!/bin/sh
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+n=0
+while true; do
+  H=$(mktemp)
+  EVENT=$(curl -sS -D "$H" "$API/invocation/next") || exit 1
+  ID=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$H" | cut -d: -f2 | tr -d ' \r\n')
+  rm -f "$H"
+  n=$((n+1))
+  case "$EVENT" in
+    *sleep*) sleep 5 ;;
+    *crash*) echo "crashing now"; exit 4 ;;
+  esac
+  echo "served $n"
+  curl -sS -X POST "$API/invocation/$ID/response" -d "{\"n\":$n,\"event\":$EVENT}" >/dev/null
+done
+`
+
+func zipOf(t *testing.T, name, body string) []byte {
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+	h.SetMode(0o755)
+	f, _ := w.CreateHeader(h)
+	f.Write([]byte(body))
+	w.Close()
+	return buf.Bytes()
+}
+
+func (e *env) create(t *testing.T, name string, timeout int) {
+	t.Helper()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is needed by the shell runtime used here")
+	}
+	_, _, err := e.cat.Create(context.Background(), acct, catalog.CreateInput{
+		Name: name, Zip: zipOf(t, "bootstrap", shellRuntime),
+		Config: catalog.Config{Runtime: "provided.al2023", Role: "arn:aws:iam::123456789012:role/r", Timeout: timeout},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) invoke(t *testing.T, name, payload string) (Response, map[string]any) {
+	t.Helper()
+	resp, err := e.svc.Invoke(context.Background(), Request{Account: acct, Function: name, Payload: []byte(payload), LogTail: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	json.Unmarshal(resp.Payload, &out)
+	return resp, out
+}
+
+func TestWarmReuseAndLogs(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.create(t, "f", 3)
+	r1, out := e.invoke(t, "f", `{"a":1}`)
+	if !r1.Cold || out["n"] != float64(1) || r1.ExecutedVersion != "$LATEST" {
+		t.Fatalf("first: %+v %v", r1, out)
+	}
+	log := string(r1.LogTail)
+	for _, want := range []string{"START RequestId: " + r1.RequestID, "served 1", "END RequestId: ", "Init Duration: "} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("log lacks %q:\n%s", want, log)
+		}
+	}
+	// The function's own output lands before END: it was drained in time.
+	if strings.Index(log, "served 1") > strings.Index(log, "END RequestId") {
+		t.Fatalf("output after END:\n%s", log)
+	}
+	r2, out := e.invoke(t, "f", `{}`)
+	if r2.Cold || out["n"] != float64(2) || strings.Contains(string(r2.LogTail), "Init Duration") {
+		t.Fatalf("second not warm: %+v %v", r2, out)
+	}
+	if e.driver.created != 1 || e.svc.Idle() != 1 {
+		t.Fatalf("created %d sandboxes, %d idle", e.driver.created, e.svc.Idle())
+	}
+	// Logs are stored per function.
+	e.logs.Flush(context.Background())
+	var stored strings.Builder
+	e.logs.Read(context.Background(), acct, "f", time.Time{}, false, func(r logs.Record) error {
+		stored.WriteString(r.Text)
+		return nil
+	})
+	if strings.Count(stored.String(), "REPORT RequestId") != 2 {
+		t.Fatalf("stored logs:\n%s", stored.String())
+	}
+}
+
+func TestUpdateNeverServesOldSandbox(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.create(t, "f", 3)
+	e.invoke(t, "f", `{}`)
+	desc := "changed"
+	if _, err := e.cat.UpdateConfig(context.Background(), acct, "f", catalog.ConfigPatch{Description: &desc}); err != nil {
+		t.Fatal(err)
+	}
+	r, out := e.invoke(t, "f", `{}`)
+	if !r.Cold || out["n"] != float64(1) {
+		t.Fatalf("served by the old sandbox: %+v %v", r, out)
+	}
+}
+
+func TestTimeoutAndCrashAreFunctionErrors(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.create(t, "f", 1)
+	r, out := e.invoke(t, "f", `{"cmd":"sleep"}`)
+	if r.FunctionError != "Unhandled" || out["errorType"] != "Sandbox.Timedout" ||
+		!strings.HasSuffix(out["errorMessage"].(string), "Task timed out after 1.00 seconds") {
+		t.Fatalf("timeout: %+v %v", r, out)
+	}
+	if !strings.Contains(string(r.LogTail), "Status: timeout") {
+		t.Fatalf("timeout log:\n%s", r.LogTail)
+	}
+	r, out = e.invoke(t, "f", `{"cmd":"crash"}`)
+	if out["errorType"] != "Runtime.ExitError" || !strings.Contains(out["errorMessage"].(string), "exit status 4") ||
+		!strings.Contains(string(r.LogTail), "crashing now") {
+		t.Fatalf("crash: %+v %v\n%s", r, out, r.LogTail)
+	}
+	r, out = e.invoke(t, "f", `{}`)
+	if r.FunctionError != "" || !r.Cold || out["n"] != float64(1) {
+		t.Fatalf("after failures: %+v %v", r, out)
+	}
+	if e.svc.Idle() != 1 {
+		t.Fatalf("broken sandboxes pooled: %d idle", e.svc.Idle())
+	}
+}
+
+func TestThrottleEvictAndReclaim(t *testing.T) {
+	e := newEnv(t, Options{MaxSandboxes: 1, IdleTTL: 300 * time.Millisecond})
+	e.create(t, "a", 3)
+	e.create(t, "b", 3)
+	e.invoke(t, "a", `{}`)
+	// b evicts a's idle sandbox instead of failing.
+	if r, _ := e.invoke(t, "b", `{}`); !r.Cold {
+		t.Fatal("b should cold start")
+	}
+	if e.svc.Idle() != 1 {
+		t.Fatalf("idle %d", e.svc.Idle())
+	}
+	// With the only sandbox busy, another function is throttled.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.svc.Invoke(context.Background(), Request{Account: acct, Function: "b", Payload: []byte(`{"cmd":"sleep"}`)})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	_, err := e.svc.Invoke(context.Background(), Request{Account: acct, Function: "a", Payload: []byte(`{}`)})
+	if !errors.Is(err, ErrThrottled) {
+		t.Fatalf("want ErrThrottled, got %v", err)
+	}
+	<-done
+	// Idle sandboxes are reclaimed after the TTL.
+	e.invoke(t, "a", `{}`)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.svc.Idle() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("idle sandbox not reclaimed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestBadPayloadAndMissingFunction(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.create(t, "f", 3)
+	if _, err := e.svc.Invoke(context.Background(), Request{Account: acct, Function: "f", Payload: []byte("{nope")}); !errors.Is(err, ErrBadPayload) {
+		t.Fatalf("bad payload: %v", err)
+	}
+	if _, err := e.svc.Invoke(context.Background(), Request{Account: acct, Function: "nope"}); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+	big := make([]byte, MaxPayload+1)
+	if _, err := e.svc.Invoke(context.Background(), Request{Account: acct, Function: "f", Payload: big}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("big: %v", err)
+	}
+}

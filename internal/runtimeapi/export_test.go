@@ -1,0 +1,4 @@
+package runtimeapi
+
+// MaxConns is exported for the tests.
+const MaxConns = maxConns

@@ -1,0 +1,2 @@
+require("surely-not-installed-module");
+exports.handler = async () => 1;

@@ -1,0 +1,1 @@
+export const helper = () => "esm .js with type module";

@@ -1,0 +1,265 @@
+//go:build linux
+
+package linux
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// RunInit runs the sandbox init (or its exec stage) and never returns. Call
+// it first thing in main when IsInit reports true.
+func RunInit() {
+	// Namespace, capability and fork operations below act on the calling
+	// thread; keep them all on one.
+	runtime.LockOSThread()
+	if !IsInit() {
+		fmt.Fprintln(os.Stderr, errNotInit)
+		os.Exit(2)
+	}
+	if os.Args[1] == execCommand {
+		execMain()
+	}
+	os.Exit(initMain())
+}
+
+// initMain is PID 1 of a sandbox.
+func initMain() int {
+	ctl, err := newCtlConn(os.NewFile(initCtlFD, "ctl"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sandbox init:", err)
+		return 1
+	}
+	fail := func(err error) int {
+		ctl.send(message{Type: msgError, Error: err.Error()})
+		return 1
+	}
+	// Wait until the host has put us in the cgroup.
+	m, fds, err := ctl.recv()
+	closeAll(fds)
+	if err != nil {
+		return 1
+	}
+	if m.Type != msgSetup {
+		return fail(fmt.Errorf("expected %q, got %q", msgSetup, m.Type))
+	}
+	if err := setup(m.Root); err != nil {
+		return fail(err)
+	}
+	if err := ctl.send(message{Type: msgReady}); err != nil {
+		return 1
+	}
+
+	m, fds, err = ctl.recv()
+	if err != nil {
+		return 1
+	}
+	if m.Type != msgStart || m.Start == nil {
+		closeAll(fds)
+		return fail(fmt.Errorf("expected %q, got %q", msgStart, m.Type))
+	}
+	child, err := specialise(m.Start, fds)
+	closeAll(fds)
+	if err != nil {
+		return fail(err)
+	}
+	if err := ctl.send(message{Type: msgStarted}); err != nil {
+		return 1
+	}
+	ws := reap(child)
+	exit := message{Type: msgExit}
+	if ws.Signaled() {
+		exit.Signal = int(ws.Signal())
+	} else {
+		exit.Code = ws.ExitStatus()
+	}
+	ctl.send(exit)
+	// Returning ends PID 1, and the kernel kills whatever is left in the
+	// pid namespace.
+	return 0
+}
+
+// setup turns the freshly cloned init into a generic sandbox.
+func setup(root string) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	// The init joined its cgroup after the clone; root the cgroup namespace
+	// there so /proc/self/cgroup shows nothing of the host.
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("unshare cgroup namespace: %w", err)
+	}
+	if err := unix.Sethostname([]byte("sandbox")); err != nil {
+		return fmt.Errorf("sethostname: %w", err)
+	}
+	if err := loopbackUp(); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	return buildRoot(root)
+}
+
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// specialise mounts the tenant's directories, drops the bounding set and
+// starts the exec stage; it returns the runtime's pid once its execve
+// succeeded.
+func specialise(st *startSpec, fds []int) (int, error) {
+	want := 1
+	if st.HasRuntime {
+		want = 2
+	}
+	if len(fds) != want {
+		return 0, fmt.Errorf("start: got %d mount fds, want %d", len(fds), want)
+	}
+	if err := attach(fds[0], "/var/task"); err != nil {
+		return 0, err
+	}
+	if st.HasRuntime {
+		if err := attach(fds[1], "/opt/ember"); err != nil {
+			return 0, err
+		}
+	}
+	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", msSafe, fmt.Sprintf("size=%dm,mode=1777", st.TmpMB)); err != nil {
+		return 0, fmt.Errorf("mount /tmp: %w", err)
+	}
+	if err := writeUsers(st.UID, st.GID); err != nil {
+		return 0, err
+	}
+	// The output pipes were made by root with mode 0600: hand them to the
+	// tenant so that reopening /dev/stdout (/proc/self/fd/1) works.
+	for _, fd := range []int{initStdoutFD, initStderrFD} {
+		if err := unix.Fchown(fd, st.UID, st.GID); err != nil {
+			return 0, fmt.Errorf("chown output pipe: %w", err)
+		}
+	}
+	if err := dropBoundingSet(); err != nil {
+		return 0, err
+	}
+	return spawn(st)
+}
+
+func writeUsers(uid, gid int) error {
+	if err := remountRoot(false); err != nil {
+		return err
+	}
+	if err := os.WriteFile("/etc/passwd", []byte(passwd(uid, gid)), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile("/etc/group", []byte(group(gid)), 0o644); err != nil {
+		return err
+	}
+	return remountRoot(true)
+}
+
+// dropBoundingSet empties this thread's capability bounding set, so nothing
+// it starts can ever regain a capability (the exec stage is forked from
+// this same, locked, thread).
+func dropBoundingSet() error {
+	last := 63
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			last = n
+		}
+	}
+	for c := 0; c <= last; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// spawn starts the exec stage unprivileged from its first instruction and
+// waits until it has executed the runtime (or failed to).
+func spawn(st *startSpec) (int, error) {
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer cfgR.Close()
+	defer cfgW.Close()
+	statR, statW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer statR.Close()
+	defer statW.Close()
+	devNull, err := os.Open("/dev/null")
+	if err != nil {
+		return 0, err
+	}
+	defer devNull.Close()
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"ember-sandbox-exec", execCommand}, &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   initEnv(),
+		Files: []uintptr{devNull.Fd(), initStdoutFD, initStderrFD, cfgR.Fd(), statW.Fd()},
+		Sys: &syscall.SysProcAttr{
+			Credential: &syscall.Credential{Uid: uint32(st.UID), Gid: uint32(st.GID), Groups: []uint32{}},
+			Setsid:     true,
+			Pdeathsig:  syscall.SIGKILL,
+		},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("start exec stage: %w", err)
+	}
+	// Only the runtime holds the output pipes from now on.
+	unix.Close(initStdoutFD)
+	unix.Close(initStderrFD)
+	cfgR.Close()
+	statW.Close()
+	err = json.NewEncoder(cfgW).Encode(execConfig{Argv: st.Argv, Env: st.Env, NoFile: st.NoFile})
+	cfgW.Close()
+	msg, rerr := io.ReadAll(statR)
+	if len(msg) > 0 {
+		return pid, errors.New(string(msg))
+	}
+	if err != nil {
+		return pid, fmt.Errorf("send exec config: %w", err)
+	}
+	if rerr != nil {
+		return pid, rerr
+	}
+	return pid, nil
+}
+
+// reap waits for children until the runtime exits, reaping the orphans
+// that the pid namespace hands to PID 1.
+func reap(child int) unix.WaitStatus {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return unix.WaitStatus(0x7f00) // ECHILD: cannot happen while the runtime lives
+		}
+		if pid == child {
+			return ws
+		}
+	}
+}
