@@ -93,9 +93,11 @@ func (s *hostSandbox) Start(ctx context.Context, spec sandbox.Spec) error {
 	return nil
 }
 
-func (s *hostSandbox) Done() <-chan struct{}         { return s.done }
-func (s *hostSandbox) Exit() sandbox.Exit            { return s.exit }
-func (s *hostSandbox) Stats() (sandbox.Stats, error) { return sandbox.Stats{MemoryPeakBytes: 10 << 20}, nil }
+func (s *hostSandbox) Done() <-chan struct{} { return s.done }
+func (s *hostSandbox) Exit() sandbox.Exit    { return s.exit }
+func (s *hostSandbox) Stats() (sandbox.Stats, error) {
+	return sandbox.Stats{MemoryPeakBytes: 10 << 20}, nil
+}
 func (s *hostSandbox) Kill() error {
 	if s.cmd != nil && s.cmd.Process != nil {
 		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
