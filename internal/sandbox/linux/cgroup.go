@@ -149,7 +149,7 @@ func enableV2(dir, enable string) error {
 	if done {
 		return nil
 	}
-	if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(enable), 0); err != nil {
+	if err := writeFile(dir, "cgroup.subtree_control", enable); err != nil {
 		return fmt.Errorf("cgroup v2: cannot enable %s in %s (a cgroup with processes cannot delegate controllers): %w", enable, dir, err)
 	}
 	return nil
@@ -410,8 +410,18 @@ func (cg *cgroup) remove() error {
 	return errors.Join(errs...)
 }
 
+// writeFile writes a cgroup file. Without O_CREAT: a missing (optional)
+// control file must read as ENOENT, which kernfs would turn into EACCES.
 func writeFile(dir, name, val string) error {
-	return os.WriteFile(filepath.Join(dir, name), []byte(val), 0)
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(val)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func readInt(path string) (int64, error) {

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ember-run/ember/internal/sandbox"
 )
 
@@ -101,6 +103,16 @@ func TestPrivilegesDropped(t *testing.T) {
 		mustContain(t, r, c+":\t0000000000000000")
 	}
 	mustContain(t, r, "Seccomp:\t2", "NoNewPrivs:\t1", "uid=1234 gid=5678 groups=5678\n", "256\n0\nsandbox\n/var/task\n")
+
+	// /proc/self/comm is writable by its process as far as the mount goes;
+	// only Landlock (read-only outside /tmp, /dev/shm and the devices)
+	// refuses it.
+	if abi, _, _ := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, 1); int(abi) <= 0 {
+		t.Log("no Landlock on this kernel")
+		return
+	}
+	r = sh(t, d, `if (printf x > /proc/self/comm) 2>/dev/null; then echo LANDLOCK-OFF; else echo landlock-on; fi`)
+	mustContain(t, r, "landlock-on")
 }
 
 func TestSeccompOnEveryThread(t *testing.T) {

@@ -29,7 +29,13 @@ func newDriver(t testing.TB) (*linux.Driver, string) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	state := filepath.Join(t.TempDir(), "sandboxes")
-	d, err := linux.New(linux.Options{StateDir: state, CgroupParent: "ember-test"})
+	opts := linux.Options{StateDir: state, CgroupParent: "ember-test"}
+	// EMBER_SANDBOX_INIT names another binary to re-execute as the init
+	// (e.g. a built ember), to measure its start-up cost.
+	if bin := os.Getenv("EMBER_SANDBOX_INIT"); bin != "" {
+		opts.InitArgs = []string{bin, linux.InitCommand}
+	}
+	d, err := linux.New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -73,10 +73,15 @@ type execConfig struct {
 	NoFile int      `json:"noFile"`
 }
 
-const maxMessage = 1 << 20
+// maxMessage bounds one control datagram (a Spec's argv and environment;
+// Lambda allows 4 KB of variables).
+const maxMessage = 128 << 10
 
-// ctlConn is one end of the control socket.
-type ctlConn struct{ c *net.UnixConn }
+// ctlConn is one end of the control socket. Only one goroutine receives.
+type ctlConn struct {
+	c   *net.UnixConn
+	buf []byte
+}
 
 func newCtlConn(f *os.File) (*ctlConn, error) {
 	c, err := net.FileConn(f)
@@ -97,6 +102,9 @@ func (c *ctlConn) send(m message, fds ...int) error {
 	if err != nil {
 		return err
 	}
+	if len(b) > maxMessage {
+		return fmt.Errorf("control message of %d bytes exceeds %d", len(b), maxMessage)
+	}
 	var oob []byte
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
@@ -107,7 +115,10 @@ func (c *ctlConn) send(m message, fds ...int) error {
 
 // recv reads one message and any fds passed with it (the caller owns them).
 func (c *ctlConn) recv() (message, []int, error) {
-	buf := make([]byte, maxMessage)
+	if c.buf == nil {
+		c.buf = make([]byte, maxMessage)
+	}
+	buf := c.buf
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, _, _, err := c.c.ReadMsgUnix(buf, oob)
 	if err != nil {

@@ -267,9 +267,13 @@ func (s *Sandbox) ID() string { return s.id }
 // socket is made by a host thread that joins the namespace for the call.
 func (s *Sandbox) Listen(network, addr string) (net.Listener, error) {
 	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	defer s.mu.Unlock() // Close waits: the netns fd stays open meanwhile
+	if s.closed {
+		return nil, sandbox.ErrClosed
+	}
+	s.d.mu.RLock() // and the host's netns fd too
+	defer s.d.mu.RUnlock()
+	if s.d.closed {
 		return nil, sandbox.ErrClosed
 	}
 	runtime.LockOSThread()
