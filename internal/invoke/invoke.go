@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -292,6 +293,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	}
 	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID}
 	if in == nil {
+		s.retireStale(key)
 		in, resp, err = s.coldStart(ctx, f, cfg, key, reqID, req)
 		if in == nil || err != nil {
 			return resp, err
@@ -338,9 +340,29 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 	}
 	s.mu.Unlock()
 	if victim != nil {
-		s.destroySlot(victim) // the victim's slot passes to the caller
+		// The victim's slot passes to the caller; tearing it down is not
+		// the caller's wait.
+		go s.destroySlot(victim)
 	}
 	return nil, nil
+}
+
+// retireStale tears down idle sandboxes of the same function version made
+// for an older configuration: after an update they can never serve again.
+func (s *Service) retireStale(key string) {
+	prefix := key[:strings.LastIndexByte(key, '/')+1]
+	var stale []*instance
+	s.mu.Lock()
+	for k, list := range s.idle {
+		if k != key && strings.HasPrefix(k, prefix) {
+			stale = append(stale, list...)
+			delete(s.idle, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, in := range stale {
+		go s.destroy(in)
+	}
 }
 
 // evictLocked removes the least recently used idle sandbox of any key.
@@ -461,13 +483,29 @@ func (s *Service) env(f *catalog.Function, cfg catalog.Config, sandboxID string)
 		"LAMBDA_TASK_ROOT=/var/task",
 		"LAMBDA_RUNTIME_DIR=/opt/ember",
 		"HOME=/tmp",
-		"TZ=:UTC",
 	}
 	env = append(env, runtimes.Env(cfg.Runtime)...)
 	for k, v := range cfg.Environment {
 		env = append(env, k+"="+v)
 	}
-	return env
+	return dedupeEnv(env)
+}
+
+// dedupeEnv keeps the last value of each variable, in first-seen order.
+func dedupeEnv(env []string) []string {
+	last := map[string]int{}
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		last[k] = i
+	}
+	out := env[:0:0]
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if last[k] == i {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 const runtimeAPIAddr = "127.0.0.1:9001"

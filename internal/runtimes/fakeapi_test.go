@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -324,4 +325,19 @@ func (p *proc) terminate(t testing.TB) int {
 // deadlineIn is a Lambda-Runtime-Deadline-Ms value ms from now.
 func deadlineIn(ms int64) string {
 	return strconv.FormatInt(time.Now().UnixMilli()+ms, 10)
+}
+
+// waitStdout waits until the runtime's stdout matches re: the process writes
+// its log before posting a result, but the copy to the test's buffer is
+// asynchronous.
+func (p *proc) waitStdout(t testing.TB, re *regexp.Regexp) bool {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if re.MatchString(p.stdout.String()) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }

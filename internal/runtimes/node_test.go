@@ -46,10 +46,15 @@ func TestNodeCallbackWaitsForEmptyEventLoop(t *testing.T) {
 	t.Run("waits", func(t *testing.T) {
 		t.Parallel()
 		p := start(t, nodeRuntime, rt, "testdata/node/cjs", "index.cbLater")
+		begin := time.Now()
 		wantResponse(t, p.invoke(t, `{}`), `"early"`)
-		// The timer the handler left behind ran before the response went out.
-		if !strings.Contains(p.stdout.String(), "timer after callback") {
-			t.Errorf("response sent before the event loop was empty:\n%s", p.stdout.String())
+		// The 30 ms timer the handler left behind ran before the response
+		// went out.
+		if d := time.Since(begin); d < 25*time.Millisecond {
+			t.Errorf("response after %v: sent before the event loop was empty", d)
+		}
+		if !p.waitStdout(t, regexp.MustCompile(`(?m)\ttimer after callback$`)) {
+			t.Errorf("timer did not run:\n%s", p.stdout.String())
 		}
 		wantResponse(t, p.invoke(t, `{}`), `"early"`)
 	})
@@ -79,7 +84,7 @@ func TestNodeErrors(t *testing.T) {
 		}
 		// The process survives a handler error.
 		wantError(t, p.invoke(t, `{}`), "ValidationError", "field x is required")
-		if !regexp.MustCompile(`(?m)^\S+Z\t` + regexp.QuoteMeta(p.lastID()) + `\tERROR\tValidationError: field x is required$`).MatchString(p.stdout.String()) {
+		if !p.waitStdout(t, regexp.MustCompile(`(?m)^\S+Z\t`+regexp.QuoteMeta(p.lastID())+`\tERROR\tValidationError: field x is required$`)) {
 			t.Errorf("error not logged:\n%s", p.stdout.String())
 		}
 	})
@@ -113,6 +118,14 @@ func TestNodeErrors(t *testing.T) {
 		p := start(t, nodeRuntime, rt, root, "index.echo")
 		wantError(t, p.invoke(t, `{not json`), "Runtime.UnmarshalError", "")
 		wantResponse(t, p.invoke(t, `1`), `1`)
+	})
+	t.Run("uncaught exception", func(t *testing.T) {
+		t.Parallel()
+		p := start(t, nodeRuntime, rt, root, "index.uncaught")
+		wantError(t, p.invoke(t, `{}`), "RangeError", "timer blew up")
+		if code := p.wait(t); code == 0 {
+			t.Errorf("runtime exited 0 after an uncaught exception")
+		}
 	})
 	t.Run("unhandled rejection", func(t *testing.T) {
 		t.Parallel()
@@ -193,15 +206,14 @@ func TestNodeLogging(t *testing.T) {
 	p := start(t, nodeRuntime, installed(t), "testdata/node/cjs", "index.log")
 	wantResponse(t, p.invoke(t, `{}`), `"logged"`)
 	id := regexp.QuoteMeta(p.lastID())
-	out := p.stdout.String()
 	for _, re := range []string{
 		`(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t` + id + `\tINFO\thello log$`,
 		`(?m)^\S+Z\t` + id + `\tINFO\tan info$`,
 		`(?m)^\S+Z\t` + id + `\tWARN\ta warning$`,
 		`(?m)^\S+Z\t` + id + `\tERROR\tan error { code: 7 }$`,
 	} {
-		if !regexp.MustCompile(re).MatchString(out) {
-			t.Errorf("stdout does not match %s:\n%s", re, out)
+		if !p.waitStdout(t, regexp.MustCompile(re)) {
+			t.Errorf("stdout does not match %s:\n%s", re, p.stdout.String())
 		}
 	}
 }

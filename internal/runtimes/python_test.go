@@ -111,7 +111,7 @@ func TestPythonErrors(t *testing.T) {
 		}
 		// The process survives a handler error.
 		wantError(t, p.invoke(t, `{"x":8}`), "ValueError", "bad input: 8")
-		if !strings.Contains(p.stdout.String(), "[ERROR] ValueError: bad input: 7") {
+		if !p.waitStdout(t, regexp.MustCompile(`(?m)^\[ERROR\] ValueError: bad input: 7$`)) {
 			t.Errorf("error not logged: %q", p.stdout.String())
 		}
 	})
@@ -231,18 +231,17 @@ func TestPythonLogging(t *testing.T) {
 	p := start(t, pyRuntime, installed(t), "testdata/python", "app.log")
 	wantResponse(t, p.invoke(t, `{}`), `"logged"`)
 	id := regexp.QuoteMeta(p.lastID())
-	out := p.stdout.String()
 	for _, re := range []string{
 		`(?m)^printed line$`,
 		`(?m)^\[INFO\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t` + id + `\tinfo 42$`,
 		`(?m)^\[WARNING\]\t\S+Z\t` + id + `\tcareful$`,
 		`(?m)^\[ERROR\]\t\S+Z\t` + id + `\tfrom child$`,
 	} {
-		if !regexp.MustCompile(re).MatchString(out) {
-			t.Errorf("stdout does not match %s:\n%s", re, out)
+		if !p.waitStdout(t, regexp.MustCompile(re)) {
+			t.Errorf("stdout does not match %s:\n%s", re, p.stdout.String())
 		}
 	}
-	if strings.Contains(out, "not shown") {
+	if out := p.stdout.String(); strings.Contains(out, "not shown") {
 		t.Errorf("a DEBUG record was written at level INFO:\n%s", out)
 	}
 }

@@ -7,10 +7,11 @@
 // to it over a SOCK_SEQPACKET control socket carrying small JSON messages
 // (and, on Start, the code directory as a detached mount made with
 // open_tree). The init builds the root, reports ready and waits; on Start it
-// mounts the code, /tmp and the runtime clients, drops its bounding set and
-// starts the runtime through a second re-exec stage that begins unprivileged,
-// sets rlimits, no_new_privs, Landlock and a default-deny seccomp filter,
-// closes every fd above 2 and executes the runtime. The init stays behind as
+// mounts the code, /tmp and the runtime clients, drops its bounding set,
+// locks itself down (rlimits, no_new_privs, an empty inheritable set,
+// Landlock and a default-deny seccomp filter on every thread, every fd above
+// 2 close-on-exec) and forks the runtime directly as the tenant's uid, which
+// clears every capability; everything is inherited. The init stays behind as
 // PID 1, reaping orphans; when the runtime exits it reports how and exits,
 // which kills everything else in the sandbox's pid namespace.
 //

@@ -183,10 +183,10 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// IsInit reports whether this process was started as a sandbox init (or its
-// exec stage) and must call RunInit.
+// IsInit reports whether this process was started as a sandbox init and
+// must call RunInit.
 func IsInit() bool {
-	return len(os.Args) > 1 && (os.Args[1] == InitCommand || os.Args[1] == execCommand)
+	return len(os.Args) > 1 && os.Args[1] == InitCommand
 }
 
 var errNotInit = errors.New("linux sandbox: RunInit called outside a sandbox")

@@ -3,50 +3,18 @@
 package linux
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"syscall"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	"golang.org/x/sys/unix"
 )
 
-// execMain is the exec stage: it starts as the tenant's uid with no
-// capabilities, locks itself down and becomes the runtime. It never returns.
-func execMain() {
-	status := os.NewFile(execStatusFD, "status")
-	fail := func(format string, args ...any) {
-		fmt.Fprintf(status, format, args...)
-		os.Exit(127)
-	}
-	var cfg execConfig
-	f := os.NewFile(execConfigFD, "config")
-	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
-		fail("read exec config: %v", err)
-	}
-	f.Close()
-	// The status pipe closes itself on a successful execve.
-	if _, err := unix.FcntlInt(execStatusFD, unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
-		fail("status fd: %v", err)
-	}
-	if err := lockDown(cfg.NoFile); err != nil {
-		fail("%v", err)
-	}
-	// Every fd above 2 (the Go runtime's own, the status pipe) closes on
-	// exec; the runtime starts with stdin, stdout and stderr only.
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		fail("close_range: %v", err)
-	}
-	if err := unix.Chdir("/var/task"); err != nil {
-		fail("chdir /var/task: %v", err)
-	}
-	err := syscall.Exec(cfg.Argv[0], cfg.Argv, cfg.Env)
-	fail("exec %s: %v", cfg.Argv[0], err)
-}
-
-// lockDown applies, in order, rlimits, an empty capability set,
-// no_new_privs, Landlock (best effort) and the seccomp filter.
+// lockDown applies to the init, before it forks the runtime, in order:
+// rlimits, an empty inheritable and ambient capability set (the init keeps
+// what it needs to change uid in the child; the uid change clears the
+// rest), no_new_privs, Landlock (best effort, all threads) and the seccomp
+// filter (all threads). Everything is inherited by the runtime.
 func lockDown(noFile int) error {
 	// syscall.Setrlimit, not unix: it also stops the Go runtime from
 	// restoring its original NOFILE limit on exec.
@@ -60,8 +28,12 @@ func lockDown(noFile int) error {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var none [2]unix.CapUserData
-	if err := unix.Capset(&hdr, &none[0]); err != nil {
+	var caps [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &caps[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	caps[0].Inheritable, caps[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &caps[0]); err != nil {
 		return fmt.Errorf("capset: %w", err)
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {

@@ -3,10 +3,8 @@
 package linux
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -16,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RunInit runs the sandbox init (or its exec stage) and never returns. Call
+// RunInit runs the sandbox init and never returns. Call
 // it first thing in main when IsInit reports true.
 func RunInit() {
 	// Namespace, capability and fork operations below act on the calling
@@ -25,9 +23,6 @@ func RunInit() {
 	if !IsInit() {
 		fmt.Fprintln(os.Stderr, errNotInit)
 		os.Exit(2)
-	}
-	if os.Args[1] == execCommand {
-		execMain()
 	}
 	os.Exit(initMain())
 }
@@ -125,7 +120,7 @@ func loopbackUp() error {
 }
 
 // specialise mounts the tenant's directories, drops the bounding set and
-// starts the exec stage; it returns the runtime's pid once its execve
+// starts the runtime; it returns the runtime's pid once its execve
 // succeeded.
 func specialise(st *startSpec, fds []int) (int, error) {
 	want := 1
@@ -176,7 +171,7 @@ func writeUsers(uid, gid int) error {
 }
 
 // dropBoundingSet empties this thread's capability bounding set, so nothing
-// it starts can ever regain a capability (the exec stage is forked from
+// it starts can ever regain a capability (the runtime is forked from
 // this same, locked, thread).
 func dropBoundingSet() error {
 	last := 63
@@ -193,30 +188,30 @@ func dropBoundingSet() error {
 	return nil
 }
 
-// spawn starts the exec stage unprivileged from its first instruction and
-// waits until it has executed the runtime (or failed to).
+// spawn locks the init down — rlimits, no_new_privs, an empty inheritable
+// set, Landlock and the seccomp filter, all inherited by what it forks — and
+// starts the runtime directly as the tenant's uid. The kernel clears every
+// capability at the uid change and the empty bounding set with
+// no_new_privs keeps exec from granting any back. No second Go process
+// starts on this path: a cold start pays one runtime exec, not two.
 func spawn(st *startSpec) (int, error) {
-	cfgR, cfgW, err := os.Pipe()
-	if err != nil {
-		return 0, err
-	}
-	defer cfgR.Close()
-	defer cfgW.Close()
-	statR, statW, err := os.Pipe()
-	if err != nil {
-		return 0, err
-	}
-	defer statR.Close()
-	defer statW.Close()
 	devNull, err := os.Open("/dev/null")
 	if err != nil {
 		return 0, err
 	}
 	defer devNull.Close()
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"ember-sandbox-exec", execCommand}, &syscall.ProcAttr{
-		Dir:   "/",
-		Env:   initEnv(),
-		Files: []uintptr{devNull.Fd(), initStdoutFD, initStderrFD, cfgR.Fd(), statW.Fd()},
+	if err := lockDown(st.NoFile); err != nil {
+		return 0, err
+	}
+	// Nothing of the init's (control socket, host handles) may reach the
+	// runtime: mark every fd above 2 close-on-exec.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return 0, fmt.Errorf("close_range: %w", err)
+	}
+	pid, err := syscall.ForkExec(st.Argv[0], st.Argv, &syscall.ProcAttr{
+		Dir:   "/var/task",
+		Env:   st.Env,
+		Files: []uintptr{devNull.Fd(), initStdoutFD, initStderrFD},
 		Sys: &syscall.SysProcAttr{
 			Credential: &syscall.Credential{Uid: uint32(st.UID), Gid: uint32(st.GID), Groups: []uint32{}},
 			Setsid:     true,
@@ -224,25 +219,11 @@ func spawn(st *startSpec) (int, error) {
 		},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("start exec stage: %w", err)
+		return 0, fmt.Errorf("exec %s: %w", st.Argv[0], err)
 	}
 	// Only the runtime holds the output pipes from now on.
 	unix.Close(initStdoutFD)
 	unix.Close(initStderrFD)
-	cfgR.Close()
-	statW.Close()
-	err = json.NewEncoder(cfgW).Encode(execConfig{Argv: st.Argv, Env: st.Env, NoFile: st.NoFile})
-	cfgW.Close()
-	msg, rerr := io.ReadAll(statR)
-	if len(msg) > 0 {
-		return pid, errors.New(string(msg))
-	}
-	if err != nil {
-		return pid, fmt.Errorf("send exec config: %w", err)
-	}
-	if rerr != nil {
-		return pid, rerr
-	}
 	return pid, nil
 }
 

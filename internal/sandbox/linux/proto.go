@@ -12,24 +12,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Hidden argv[1] values. InitCommand starts the sandbox's PID 1; execCommand
-// is the second stage that becomes the runtime.
-const (
-	InitCommand = "__ember-sandbox-init"
-	execCommand = "__ember-sandbox-exec"
-)
+// InitCommand is the hidden argv[1] that starts a sandbox's PID 1.
+const InitCommand = "__ember-sandbox-init"
 
 // File descriptors the host hands to the init (ExtraFiles start at 3).
 const (
 	initCtlFD    = 3 // SOCK_SEQPACKET control socket
 	initStdoutFD = 4 // write end of the runtime's stdout pipe
 	initStderrFD = 5 // write end of the runtime's stderr pipe
-)
-
-// File descriptors the init hands to the exec stage.
-const (
-	execConfigFD = 3 // pipe carrying execConfig as JSON, then EOF
-	execStatusFD = 4 // close-on-exec pipe: an error message, or EOF on a successful execve
 )
 
 // Message types on the control socket.
@@ -64,13 +54,6 @@ type startSpec struct {
 	GID        int      `json:"gid"`
 	TmpMB      int      `json:"tmpMB"`
 	NoFile     int      `json:"noFile"`
-}
-
-// execConfig is what the exec stage needs to become the runtime.
-type execConfig struct {
-	Argv   []string `json:"argv"`
-	Env    []string `json:"env"`
-	NoFile int      `json:"noFile"`
 }
 
 // maxMessage bounds one control datagram (a Spec's argv and environment;

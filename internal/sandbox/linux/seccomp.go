@@ -46,7 +46,7 @@ var allowed = []string{
 	"execve", "execveat", "exit", "exit_group", "wait4", "waitid", "fork", "vfork",
 	"getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getgroups",
 	"getresuid", "getresgid", "setuid", "setgid", "setreuid", "setregid", "setresuid",
-	"setresgid", "setfsuid", "setfsgid", "capget", "capset",
+	"setresgid", "setfsuid", "setfsgid", "setgroups", "capget", "capset",
 	"setsid", "setpgid", "getpgid", "getpgrp", "getsid",
 	"getrlimit", "setrlimit", "prlimit64", "getrusage", "times",
 	"arch_prctl", "prctl", "set_tid_address", "set_robust_list", "rseq",

@@ -82,3 +82,9 @@ exports.big = async () => "x".repeat(7 * 1024 * 1024);
 exports.echo = async (event) => event;
 
 exports.nested = { deeper: { fn: async () => "nested" } };
+
+exports.uncaught = (event, context, callback) => {
+  setTimeout(() => {
+    throw new RangeError("timer blew up");
+  }, 5);
+};
