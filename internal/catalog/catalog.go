@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ember-run/ember/internal/arn"
@@ -89,6 +90,11 @@ type Catalog struct {
 	// uploads bounds concurrent bundle validations: each may hold a 50 MB
 	// zip and its parsed central directory in memory.
 	uploads chan struct{}
+
+	cache      *cache
+	stopFollow context.CancelFunc
+	followDone chan struct{}
+	closeOnce  sync.Once
 }
 
 // New opens the catalog's buckets.
@@ -114,7 +120,26 @@ func New(ctx context.Context, st *store.Store, cfg Options) (*Catalog, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Catalog{cfg: cfg, kv: kv, blobs: blobs, log: log, now: time.Now, uploads: make(chan struct{}, 2)}, nil
+	c := &Catalog{cfg: cfg, kv: kv, blobs: blobs, log: log, now: time.Now, uploads: make(chan struct{}, 2),
+		cache: newCache(), followDone: make(chan struct{})}
+	fctx, cancel := context.WithCancel(context.Background())
+	changes, err := kv.Watch(fctx, ">")
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c.stopFollow = cancel
+	go c.follow(fctx, changes)
+	return c, nil
+}
+
+// Close stops following the store. It is idempotent.
+func (c *Catalog) Close() error {
+	c.closeOnce.Do(func() {
+		c.stopFollow()
+		<-c.followDone
+	})
+	return nil
 }
 
 // Settings returns the catalog configuration (region, limits).
@@ -210,8 +235,20 @@ func (c *Catalog) notFound(account, name, qualifier string) error {
 	return fmt.Errorf("%w: Function not found: %s", ErrNotFound, c.ARN(account, name, qualifier))
 }
 
-// Get reads a function record.
+// Get returns a function record, from memory when it can. The record is
+// shared: callers must not modify it.
 func (c *Catalog) Get(ctx context.Context, account, name string) (*Function, error) {
+	if !arn.ValidFunctionName(name) || !arn.ValidAccountID(account) {
+		return nil, c.notFound(account, name, "")
+	}
+	if f, ok := c.cache.function(fnKey(account, name)); ok {
+		return f, nil
+	}
+	return c.load(ctx, account, name)
+}
+
+// load reads a function record from the store (a private copy).
+func (c *Catalog) load(ctx context.Context, account, name string) (*Function, error) {
 	if !arn.ValidFunctionName(name) || !arn.ValidAccountID(account) {
 		return nil, c.notFound(account, name, "")
 	}
@@ -222,6 +259,12 @@ func (c *Catalog) Get(ctx context.Context, account, name string) (*Function, err
 	if err != nil {
 		return nil, err
 	}
+	f, err := c.decodeFunction(e)
+	if err != nil {
+		return nil, err
+	}
+	c.cache.putFunction(e.Key, f)
+	// Hand out a private copy: the cached one is shared.
 	return c.decodeFunction(e)
 }
 
@@ -284,7 +327,7 @@ func (c *Catalog) decodeVersion(f *Function, e store.Entry) (Config, error) {
 // compare-and-set, retrying on concurrent changes. fn must be repeatable.
 func (c *Catalog) mutate(ctx context.Context, account, name string, fn func(f *Function) error) (*Function, error) {
 	for attempt := 0; ; attempt++ {
-		f, err := c.Get(ctx, account, name)
+		f, err := c.load(ctx, account, name)
 		if err != nil {
 			return nil, err
 		}
@@ -306,20 +349,33 @@ func (c *Catalog) mutate(ctx context.Context, account, name string, fn func(f *F
 			return nil, err
 		}
 		f.rev = rev
+		if cached, err := c.decodeFunction(store.Entry{Key: fnKey(account, name), Value: data, Revision: rev}); err == nil {
+			c.cache.putFunction(fnKey(account, name), cached)
+		}
 		return f, nil
 	}
 }
 
-// Version reads a published version's configuration.
+// Version reads a published version's configuration (immutable, so
+// cached without expiry).
 func (c *Catalog) Version(ctx context.Context, f *Function, n int) (Config, error) {
-	e, err := c.kv.Get(ctx, verKey(f, n))
+	key := verKey(f, n)
+	if v, ok := c.cache.version(key); ok {
+		return v, nil
+	}
+	e, err := c.kv.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return Config{}, c.notFound(f.Account, f.Name, fmt.Sprint(n))
 	}
 	if err != nil {
 		return Config{}, err
 	}
-	return c.decodeVersion(f, e)
+	v, err := c.decodeVersion(f, e)
+	if err != nil {
+		return Config{}, err
+	}
+	c.cache.putVersion(key, v)
+	return v, nil
 }
 
 // HasVersion reports whether n is a live published version.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ember-run/ember/internal/keyring"
 	"github.com/ember-run/ember/internal/store"
@@ -17,6 +18,12 @@ const acct = "111111111111"
 
 func newCatalog(t *testing.T) *Catalog {
 	t.Helper()
+	c, _ := newCatalogStore(t)
+	return c
+}
+
+func newCatalogStore(t *testing.T) (*Catalog, *store.Store) {
+	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -24,10 +31,12 @@ func newCatalog(t *testing.T) *Catalog {
 	t.Cleanup(func() { st.Close() })
 	ring, _ := keyring.New(bytes.Repeat([]byte{5}, 32))
 	c, err := New(context.Background(), st, Options{Region: "local", Sealer: ring})
+
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	t.Cleanup(func() { c.Close() })
+	return c, st
 }
 
 func zipOf(t *testing.T, files map[string]string) []byte {
@@ -331,5 +340,48 @@ func TestEnvironmentIsSealedAtRest(t *testing.T) {
 	}
 	if again, _ := c.Publish(ctx, acct, "f", PublishInput{}); again.Version != v.Version {
 		t.Fatalf("sealing broke publish idempotence: %s then %s", v.Version, again.Version)
+	}
+}
+
+// Two catalogs on one store stand for two nodes: each sees the other's
+// writes through the watch that feeds its cache.
+func TestCacheFollowsOtherWriters(t *testing.T) {
+	ctx := context.Background()
+	a, st := newCatalogStore(t)
+	ring, _ := keyring.New(bytes.Repeat([]byte{5}, 32))
+	b, err := New(ctx, st, Options{Region: "local", Sealer: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	create(t, a, "f")
+	if _, err := b.Get(ctx, acct, "f"); err != nil { // b caches it
+		t.Fatal(err)
+	}
+	mem := 512
+	if _, err := a.UpdateConfig(ctx, acct, "f", ConfigPatch{MemorySize: &mem}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		f, err := b.Get(ctx, acct, "f")
+		return err == nil && f.Latest.MemorySize == 512
+	})
+	if err := a.Delete(ctx, acct, "f", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		_, err := b.Get(ctx, acct, "f")
+		return errors.Is(err, ErrNotFound)
+	})
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -149,6 +149,9 @@ func (c *Catalog) Create(ctx context.Context, account string, in CreateInput) (*
 		return nil, Config{}, err
 	}
 	f.rev = rev
+	if cached, err := c.decodeFunction(store.Entry{Key: fnKey(account, in.Name), Value: data, Revision: rev}); err == nil {
+		c.cache.putFunction(fnKey(account, in.Name), cached)
+	}
 	if err := c.ensureCode(ctx, object, in.Zip); err != nil {
 		return nil, Config{}, err
 	}
@@ -374,7 +377,7 @@ func (c *Catalog) Resolve(ctx context.Context, f *Function, qualifier string) (C
 // version qualifier, that version only.
 func (c *Catalog) Delete(ctx context.Context, account, name, qualifier string) error {
 	if qualifier == "" {
-		f, err := c.Get(ctx, account, name)
+		f, err := c.load(ctx, account, name)
 		if err != nil {
 			return err
 		}
@@ -384,11 +387,13 @@ func (c *Catalog) Delete(ctx context.Context, account, name, qualifier string) e
 			}
 			return err
 		}
+		c.cache.dropFunction(fnKey(account, name), 0)
 		objects := []string{f.Latest.CodeObject}
 		for _, n := range f.Versions {
 			if v, err := c.Version(ctx, f, n); err == nil {
 				objects = append(objects, v.CodeObject)
 			}
+			c.cache.dropVersion(verKey(f, n))
 			if err := c.kv.Delete(ctx, verKey(f, n), 0); err != nil {
 				c.log.Warn("catalog: leftover version record", "function", name, "version", n, "err", err)
 			}
@@ -428,6 +433,7 @@ func (c *Catalog) Delete(ctx context.Context, account, name, qualifier string) e
 		return err
 	}
 	v, verr := c.Version(ctx, victim, n)
+	c.cache.dropVersion(verKey(victim, n))
 	if err := c.kv.Delete(ctx, verKey(victim, n), 0); err != nil {
 		return err
 	}

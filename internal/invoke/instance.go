@@ -29,12 +29,17 @@ type instance struct {
 
 	initDuration time.Duration
 	fresh        bool // no invocation has run yet (the next one reports Init Duration)
+	stem         bool // specialised from a warming-pool stem cell
 
 	out  *os.File // write end handed to the sandbox as stdout and stderr
 	in   *os.File // read end, drained by the reader goroutine
 	logs *capture
 
 	closeOnce sync.Once
+
+	peakMu   sync.Mutex
+	peakMB   int
+	peakRead time.Time
 }
 
 func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalog.Config, key string) (*instance, error) {
@@ -99,32 +104,66 @@ func (in *instance) exitFailure(reqID string) (typ, msg string) {
 	return "Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s", reqID, how)
 }
 
-func (in *instance) memoryUsedMB() int {
-	st, err := in.sb.Stats()
-	if err != nil {
-		return 0
+// memoryUsedMB is the sandbox's peak memory. Reading the cgroup costs tens
+// of microseconds, so a warm sandbox reads it at most every peakEvery and
+// otherwise reports the last figure (a peak only grows; a little staleness
+// is the trade). Failures always read it fresh.
+func (in *instance) memoryUsedMB(fresh bool) int {
+	in.peakMu.Lock()
+	defer in.peakMu.Unlock()
+	if fresh || time.Since(in.peakRead) > peakEvery {
+		if st, err := in.sb.Stats(); err == nil {
+			in.peakMB = int((st.MemoryPeakBytes + (1<<20 - 1)) >> 20)
+			in.peakRead = time.Now()
+		}
 	}
-	return int((st.MemoryPeakBytes + (1<<20 - 1)) >> 20)
+	return in.peakMB
 }
 
-// report writes END and REPORT, stores the invocation's log and returns it.
-func (in *instance) report(s *Service, reqID, version string, start time.Time, dur time.Duration, status string) string {
+const peakEvery = time.Second
+
+// report writes END and REPORT and stores the invocation's log. The
+// function's output is drained and cut into this invocation's segment at
+// once, so the sandbox can serve again; reading the cgroup for the memory
+// figure and storing the record happen off the caller's path unless the
+// caller wants the log tail, which must hold the REPORT line.
+func (in *instance) report(s *Service, reqID, version string, start time.Time, dur time.Duration, status string, wantTail bool) string {
 	in.logs.drain()
-	billed := (dur + time.Millisecond - 1) / time.Millisecond
-	line := fmt.Sprintf("END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
-		reqID, reqID, float64(dur.Microseconds())/1000, billed, in.memoryMB, in.memoryUsedMB())
-	if in.fresh {
-		line += fmt.Sprintf("Init Duration: %.2f ms\t", float64(in.initDuration.Microseconds())/1000)
-		in.fresh = false
+	text, dropped := in.logs.cut()
+	fresh, initDur := in.fresh, in.initDuration
+	in.fresh = false
+	finish := func(memMB int) string {
+		billed := (dur + time.Millisecond - 1) / time.Millisecond
+		var b strings.Builder
+		b.Grow(len(text) + 256)
+		b.WriteString(text)
+		if dropped > 0 {
+			fmt.Fprintf(&b, "[ember: %d bytes of output dropped: over the per-invocation log limit]\n", dropped)
+		}
+		fmt.Fprintf(&b, "END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
+			reqID, reqID, float64(dur.Microseconds())/1000, billed, in.memoryMB, memMB)
+		if fresh {
+			fmt.Fprintf(&b, "Init Duration: %.2f ms\t", float64(initDur.Microseconds())/1000)
+			if in.stem {
+				b.WriteString("Start: warming pool\t")
+			} else {
+				b.WriteString("Start: new sandbox\t")
+			}
+		}
+		b.WriteString(status)
+		b.WriteByte('\n')
+		out := b.String()
+		if s.opts.Logs != nil {
+			s.opts.Logs.Append(in.account, in.function, logs.Record{Time: start, RequestID: reqID, Version: version, Text: out})
+		}
+		return out
 	}
-	if status != "" {
-		line += status
+	if wantTail || status != "" {
+		// Failures are rare and their sandbox is about to go: read it now.
+		return finish(in.memoryUsedMB(status != ""))
 	}
-	text := in.logs.end(line + "\n")
-	if s.opts.Logs != nil {
-		s.opts.Logs.Append(in.account, in.function, logs.Record{Time: start, RequestID: reqID, Version: version, Text: text})
-	}
-	return text
+	go func() { finish(in.memoryUsedMB(false)) }()
+	return ""
 }
 
 func tail(text string, want bool) []byte {
@@ -181,7 +220,7 @@ func (in *instance) invoke(ctx context.Context, s *Service, cfg catalog.Config, 
 		resp.FunctionError = "Unhandled"
 		status = "Status: error\tError Type: Runtime.Unknown"
 	}
-	text := in.report(s, reqID, cfg.Version, start, dur, status)
+	text := in.report(s, reqID, cfg.Version, start, dur, status, req.LogTail)
 	resp.LogTail = tail(text, req.LogTail)
 	return resp, healthy
 }
@@ -209,7 +248,7 @@ func (in *instance) initFailure(s *Service, cfg catalog.Config, reqID string, re
 	if typ == "" {
 		typ = "Runtime.Unknown"
 	}
-	text := in.report(s, reqID, cfg.Version, time.Now(), 0, "Status: error\tError Type: "+typ)
+	text := in.report(s, reqID, cfg.Version, time.Now(), 0, "Status: error\tError Type: "+typ, req.LogTail)
 	resp.LogTail = tail(text, req.LogTail)
 	return resp
 }
@@ -298,18 +337,15 @@ func (c *capture) begin(start string) {
 	c.mu.Unlock()
 }
 
-// end closes the segment and returns its text.
-func (c *capture) end(last string) string {
+// cut closes the segment: it returns the text and how many bytes were
+// dropped over the cap, and starts a new empty segment.
+func (c *capture) cut() (string, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.drop > 0 {
-		fmt.Fprintf(&c.cur, "[ember: %d bytes of output dropped: over the %d-byte per-invocation log limit]\n", c.drop, c.max)
-		c.drop = 0
-	}
-	c.cur.WriteString(last)
-	text := c.cur.String()
+	text, dropped := c.cur.String(), c.drop
 	c.cur.Reset()
-	return text
+	c.drop = 0
+	return text, dropped
 }
 
 func (c *capture) stop() { c.r.Close() }

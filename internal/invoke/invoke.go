@@ -63,7 +63,11 @@ type Options struct {
 	InitTimeout time.Duration
 	// MaxLogBytes caps what one invocation's output keeps.
 	MaxLogBytes int
-	Logger      *slog.Logger
+	// WarmPool is how many generic sandboxes ("stem cells": namespaces,
+	// cgroup and root filesystem made, nothing tenant-specific inside) are
+	// kept ready, so a cold start only specialises one. 0 disables it.
+	WarmPool int
+	Logger   *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -125,6 +129,10 @@ type Service struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	stems     chan sandbox.Sandbox // ready generic sandboxes
+	refill    chan struct{}
+	stemsDone chan struct{}
 }
 
 // New prepares the pipeline: the runtime clients are installed under the
@@ -147,7 +155,69 @@ func New(opts Options) (*Service, error) {
 	}
 	os.Chmod(opts.DataDir, 0o711) // sandboxes' uids must traverse it to their code
 	go s.janitor()
+	s.stems = make(chan sandbox.Sandbox, max(opts.WarmPool, 1))
+	s.refill = make(chan struct{}, 1)
+	s.stemsDone = make(chan struct{})
+	if opts.Driver != nil && opts.WarmPool > 0 {
+		go s.grow()
+		s.refill <- struct{}{}
+	} else {
+		close(s.stemsDone)
+	}
 	return s, nil
+}
+
+// grow keeps the warming pool full. It makes one stem cell at a time, in
+// the background, whenever one was taken.
+func (s *Service) grow() {
+	defer close(s.stemsDone)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.refill:
+		}
+		for len(s.stems) < s.opts.WarmPool {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			sb, err := s.opts.Driver.Create(ctx)
+			cancel()
+			if err != nil {
+				s.opts.Logger.Warn("invoke: warming pool: cannot create a sandbox", "err", err)
+				select {
+				case <-s.stop:
+					return
+				case <-time.After(time.Second):
+				}
+				continue
+			}
+			select {
+			case s.stems <- sb:
+			case <-s.stop:
+				sb.Close()
+				return
+			}
+		}
+	}
+}
+
+// sandbox takes a stem cell from the warming pool, or makes a sandbox now.
+// It reports whether the pool served it.
+func (s *Service) sandbox(ctx context.Context) (sandbox.Sandbox, bool, error) {
+	select {
+	case sb := <-s.stems:
+		select {
+		case s.refill <- struct{}{}:
+		default:
+		}
+		return sb, true, nil
+	default:
+	}
+	select {
+	case s.refill <- struct{}{}:
+	default:
+	}
+	sb, err := s.opts.Driver.Create(ctx)
+	return sb, false, err
 }
 
 // Close stops the janitor and tears down every idle sandbox; sandboxes in
@@ -167,10 +237,18 @@ func (s *Service) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
+	<-s.stemsDone
 	for _, in := range all {
 		s.destroy(in)
 	}
-	return nil
+	for {
+		select {
+		case sb := <-s.stems:
+			sb.Close()
+		default:
+			return nil
+		}
+	}
 }
 
 func (s *Service) janitor() {
@@ -533,7 +611,7 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 		return fail(err)
 	}
 	started := time.Now()
-	sb, err := s.opts.Driver.Create(ctx)
+	sb, stem, err := s.sandbox(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -552,6 +630,7 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 		return fail(err)
 	}
 	in.watch()
+	in.stem = stem
 	ictx, cancel := context.WithTimeout(ctx, s.opts.InitTimeout)
 	err = in.rapi.WaitReady(ictx)
 	cancel()

@@ -336,3 +336,32 @@ func TestBadPayloadAndMissingFunction(t *testing.T) {
 		t.Fatalf("big: %v", err)
 	}
 }
+
+func TestWarmingPoolServesColdStarts(t *testing.T) {
+	e := newEnv(t, Options{WarmPool: 1})
+	e.create(t, "a", 3)
+	e.create(t, "b", 3)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.svc.stems) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("warming pool never filled")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r, _ := e.invoke(t, "a", `{}`)
+	if !r.Cold || !strings.Contains(string(r.LogTail), "Start: warming pool") {
+		t.Fatalf("cold start did not use the pool:\n%s", r.LogTail)
+	}
+	// The pool refills in the background for the next cold start.
+	deadline = time.Now().Add(5 * time.Second)
+	for len(e.svc.stems) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("warming pool not refilled")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r, _ = e.invoke(t, "b", `{}`)
+	if !strings.Contains(string(r.LogTail), "Start: warming pool") {
+		t.Fatalf("second cold start:\n%s", r.LogTail)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,11 +28,28 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// Store writes and reads function logs.
+// Store writes and reads function logs. Appended records are batched per
+// function and published every flushEvery (or sooner when a batch grows),
+// one JetStream message per batch, so a busy function costs one publish per
+// interval rather than one per invocation.
 type Store struct {
 	js  jetstream.JetStream
 	log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string][]Record
+	size    int
+	kick    chan struct{}
+	flushed chan chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
+
+const (
+	flushEvery = 100 * time.Millisecond
+	maxBatch   = 512 << 10 // bytes of text per message (NATS payloads are ≤ 1 MB)
+)
 
 // Record is one chunk of a function's log: usually one invocation's lines.
 type Record struct {
@@ -65,16 +83,86 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logs: stream: %w", err)
 	}
-	return &Store{js: js, log: opts.Logger}, nil
+	ls := &Store{
+		js: js, log: opts.Logger, pending: map[string][]Record{},
+		kick: make(chan struct{}, 1), flushed: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	go ls.flusher()
+	return ls, nil
+}
+
+func (s *Store) flusher() {
+	defer close(s.done)
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			s.publish()
+			return
+		case <-t.C:
+			s.publish()
+		case <-s.kick:
+			s.publish()
+		case ack := <-s.flushed:
+			s.publish()
+			close(ack)
+		}
+	}
+}
+
+// publish sends every pending batch.
+func (s *Store) publish() {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending, s.size = map[string][]Record{}, 0
+	s.mu.Unlock()
+	for subj, recs := range pending {
+		for len(recs) > 0 {
+			n, size := 0, 0
+			for n < len(recs) && (n == 0 || size+len(recs[n].Text) <= maxBatch) {
+				size += len(recs[n].Text)
+				n++
+			}
+			data, _ := json.Marshal(recs[:n])
+			if _, err := s.js.PublishAsync(subj, data); err != nil {
+				s.log.Warn("logs: dropped a batch", "subject", subj, "records", n, "err", err)
+			}
+			recs = recs[n:]
+		}
+	}
+}
+
+// Close publishes what is pending and stops the flusher. Idempotent.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		close(s.stop)
+		<-s.done
+	})
+	return nil
 }
 
 func subject(account, function string) string { return "logs." + account + "." + function }
 
-// Append stores a record without waiting for the acknowledgement.
+// Append queues a record; it is stored within flushEvery.
 func (s *Store) Append(account, function string, rec Record) {
-	data, _ := json.Marshal(rec)
-	if _, err := s.js.PublishAsync(subject(account, function), data); err != nil {
-		s.log.Warn("logs: dropped a record", "account", account, "function", function, "err", err)
+	if len(rec.Text) > maxBatch {
+		rec.Text = rec.Text[len(rec.Text)-maxBatch:]
+	}
+	if rec.Time.IsZero() {
+		rec.Time = time.Now()
+	}
+	subj := subject(account, function)
+	s.mu.Lock()
+	s.pending[subj] = append(s.pending[subj], rec)
+	s.size += len(rec.Text)
+	full := s.size > maxBatch
+	s.mu.Unlock()
+	if full {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -118,10 +206,15 @@ func (s *Store) Read(ctx context.Context, account, function string, since time.T
 			}
 			return fmt.Errorf("logs: read: %w", err)
 		}
-		var rec Record
-		if json.Unmarshal(msg.Data(), &rec) == nil {
-			if err := fn(rec); err != nil {
-				return err
+		var batch []Record
+		if json.Unmarshal(msg.Data(), &batch) == nil {
+			for _, rec := range batch {
+				if !since.IsZero() && rec.Time.Before(since) {
+					continue
+				}
+				if err := fn(rec); err != nil {
+					return err
+				}
 			}
 		}
 		if !follow {
@@ -134,6 +227,15 @@ func (s *Store) Read(ctx context.Context, account, function string, since time.T
 
 // Flush waits until every appended record is stored (bounded by ctx).
 func (s *Store) Flush(ctx context.Context) error {
+	ack := make(chan struct{})
+	select {
+	case s.flushed <- ack:
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-ack
 	select {
 	case <-s.js.PublishAsyncComplete():
 		return nil

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -48,7 +49,12 @@ type Config struct {
 	// IdleTTL is how long a warm sandbox is kept without invocations.
 	IdleTTL time.Duration
 	// MaxSandboxes bounds live sandboxes on this node.
-	MaxSandboxes  int
+	MaxSandboxes int
+	// WarmPool is how many generic sandboxes are kept ready for cold starts.
+	WarmPool int
+	// DebugListen, when set, serves Go's pprof profiles on that address
+	// (keep it on loopback).
+	DebugListen   string
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
 }
@@ -64,6 +70,7 @@ func Defaults() Config {
 		Driver:             "auto",
 		IdleTTL:            10 * time.Minute,
 		MaxSandboxes:       64,
+		WarmPool:           2,
 		ShutdownGrace:      15 * time.Second,
 	}
 }
@@ -87,6 +94,9 @@ func (c Config) Validate() error {
 	case "auto", "linux", "none":
 	default:
 		errs = append(errs, fmt.Errorf("server: --driver must be auto, linux or none, got %q", c.Driver))
+	}
+	if c.WarmPool < 0 || c.WarmPool > 256 {
+		errs = append(errs, errors.New("server: warm pool must be 0..256"))
 	}
 	if c.MaxSandboxes < 1 {
 		errs = append(errs, errors.New("server: max sandboxes must be at least 1"))
@@ -156,11 +166,13 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
+	defer cat.Close()
 
 	logStore, err := logs.Open(ctx, st, logs.Options{Logger: log})
 	if err != nil {
 		return err
 	}
+	defer logStore.Close()
 	driver, reason, err := openDriver(cfg, log)
 	if err != nil {
 		return err
@@ -170,7 +182,7 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	}
 	inv, err := invoke.New(invoke.Options{
 		Driver: driver, Reason: reason, Catalog: cat, UIDs: accts, Logs: logStore,
-		DataDir: cfg.DataDir, Region: cfg.Region, IdleTTL: cfg.IdleTTL, MaxSandboxes: cfg.MaxSandboxes, Logger: log,
+		DataDir: cfg.DataDir, Region: cfg.Region, IdleTTL: cfg.IdleTTL, MaxSandboxes: cfg.MaxSandboxes, WarmPool: cfg.WarmPool, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -197,6 +209,16 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.DebugListen != "" {
+		dbg := &http.Server{Addr: cfg.DebugListen, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("debug listener", "err", err)
+			}
+		}()
+		defer dbg.Close()
+		log.Info("pprof profiles served", "addr", cfg.DebugListen)
+	}
 	serving.Store(true)
 	addr := ln.Addr().String()
 	log.Info("ember listening", "addr", addr, "endpoint", "http://"+addr, "region", cfg.Region, "data", cfg.DataDir)
@@ -275,4 +297,13 @@ func openDriver(cfg Config, log *slog.Logger) (sandbox.Driver, string, error) {
 	}
 	log.Warn("no sandbox driver: functions cannot be invoked on this server (control plane only)", "reason", err)
 	return nil, err.Error(), nil
+}
+
+func debugMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	return m
 }

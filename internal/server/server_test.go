@@ -8,7 +8,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ember-run/ember/internal/sandbox/linux"
 )
+
+// TestMain lets this binary serve as a sandbox init should a test ever
+// start the linux driver in-process.
+func TestMain(m *testing.M) {
+	if linux.IsInit() {
+		linux.RunInit()
+	}
+	os.Exit(m.Run())
+}
 
 func start(t *testing.T, cfg Config) (addr string, stop func() error) {
 	t.Helper()
@@ -40,6 +51,7 @@ func TestRunServesLocksAndStops(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Driver = "none" // wiring only; execution is tested in invoke, sandbox/linux and e2e
 	addr, stop := start(t, cfg)
 	resp, err := http.Get("http://" + addr + "/health")
 	if err != nil || resp.StatusCode != 200 {
@@ -67,6 +79,7 @@ func TestRefusesDataWithoutItsKey(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Driver = "none" // wiring only; execution is tested in invoke, sandbox/linux and e2e
 	_, stop := start(t, cfg)
 	stop()
 	os.Remove(filepath.Join(cfg.DataDir, "server.key"))

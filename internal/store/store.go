@@ -261,6 +261,52 @@ func sortEntries(es []Entry) {
 	slices.SortFunc(es, func(a, b Entry) int { return strings.Compare(a.Key, b.Key) })
 }
 
+// Change is one update seen by Watch.
+type Change struct {
+	Key      string
+	Value    []byte
+	Revision uint64
+	Deleted  bool
+}
+
+// Watch streams changes to keys matching filter made after the call, until
+// ctx ends (then the channel closes). Consumers must keep up: the channel
+// is buffered, and a slow consumer delays the watcher, not the writers.
+func (k *KV) Watch(ctx context.Context, filter string) (<-chan Change, error) {
+	w, err := k.kv.Watch(ctx, filter, jetstream.UpdatesOnly())
+	if err != nil {
+		return nil, mapErr("watch", filter, err)
+	}
+	out := make(chan Change, 256)
+	go func() {
+		defer close(out)
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue
+				}
+				c := Change{Key: e.Key(), Revision: e.Revision(), Deleted: e.Operation() != jetstream.KeyValuePut}
+				if !c.Deleted {
+					c.Value = e.Value()
+				}
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
 // Blobs is an object store bucket.
 type Blobs struct{ ob jetstream.ObjectStore }
 

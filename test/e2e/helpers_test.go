@@ -312,7 +312,7 @@ func cleanEnv() []string {
 }
 
 // emberCLI runs the ember binary's client subcommands authenticated with c.
-func emberCLI(t *testing.T, c creds, extraEnv []string, args ...string) (stdout, stderr string, code int) {
+func emberCLI(t testing.TB, c creds, extraEnv []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -331,7 +331,7 @@ func emberCLI(t *testing.T, c creds, extraEnv []string, args ...string) (stdout,
 	return o.String(), e.String(), code
 }
 
-func exitCode(t *testing.T, err error) int {
+func exitCode(t testing.TB, err error) int {
 	t.Helper()
 	if err == nil {
 		return 0
@@ -345,7 +345,7 @@ func exitCode(t *testing.T, err error) int {
 }
 
 // newAccount creates an account through `ember account create` as the server's admin.
-func newAccount(t *testing.T, s *server, name string) creds {
+func newAccount(t testing.TB, s *server, name string) creds {
 	t.Helper()
 	out, errOut, code := emberCLI(t, s.admin, nil, "account", "create", name, "--endpoint", s.endpoint)
 	if code != 0 {
@@ -382,7 +382,7 @@ func lambdaClientRegion(s *server, c creds, region string) *lambda.Client {
 	})
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx

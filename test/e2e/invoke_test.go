@@ -26,7 +26,7 @@ var (
 
 // goFunction builds gofn (an unmodified aws-lambda-go function) as
 // a static `bootstrap` and zips it, once per test run.
-func goFunction(t *testing.T) []byte {
+func goFunction(t testing.TB) []byte {
 	t.Helper()
 	goFnOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "ember-gofn-")

@@ -1,0 +1,97 @@
+package catalog
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/ember-run/ember/internal/store"
+)
+
+// cache keeps decoded function records and published versions in memory so
+// the invocation path reads no store. It is fed twice: by this node's own
+// writes, at once, and by a watch on the bucket for other nodes' writes.
+// A record only ever replaces an older revision of itself. Cached
+// *Function values are shared and must be treated as read-only; writers
+// read the store afresh (see mutate).
+type cache struct {
+	mu   sync.RWMutex
+	fns  map[string]*Function // fnKey → record
+	vers map[string]Config    // verKey → version (immutable)
+}
+
+const maxCachedVersions = 50_000
+
+func newCache() *cache {
+	return &cache{fns: map[string]*Function{}, vers: map[string]Config{}}
+}
+
+func (c *cache) function(key string) (*Function, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	f, ok := c.fns[key]
+	return f, ok
+}
+
+// putFunction records f unless a newer revision is already cached.
+func (c *cache) putFunction(key string, f *Function) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.fns[key]; ok && old.rev >= f.rev {
+		return
+	}
+	c.fns[key] = f
+}
+
+// dropFunction forgets key unless the cached record is newer than rev.
+func (c *cache) dropFunction(key string, rev uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.fns[key]; ok && rev != 0 && old.rev > rev {
+		return
+	}
+	delete(c.fns, key)
+}
+
+func (c *cache) version(key string) (Config, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.vers[key]
+	return v, ok
+}
+
+func (c *cache) putVersion(key string, v Config) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.vers) >= maxCachedVersions {
+		clear(c.vers)
+	}
+	c.vers[key] = v
+}
+
+func (c *cache) dropVersion(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.vers, key)
+}
+
+// follow applies other writers' changes until ctx ends.
+func (c *Catalog) follow(ctx context.Context, changes <-chan store.Change) {
+	defer close(c.followDone)
+	for ch := range changes {
+		switch {
+		case strings.HasPrefix(ch.Key, "fn."):
+			if ch.Deleted {
+				c.cache.dropFunction(ch.Key, ch.Revision)
+				continue
+			}
+			f, err := c.decodeFunction(store.Entry{Key: ch.Key, Value: ch.Value, Revision: ch.Revision})
+			if err == nil {
+				c.cache.putFunction(ch.Key, f)
+			}
+		case strings.HasPrefix(ch.Key, "ver.") && ch.Deleted:
+			c.cache.dropVersion(ch.Key)
+		}
+	}
+	_ = ctx
+}

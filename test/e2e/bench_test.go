@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// Invocation benchmarks against the real server, each beside its baseline
+// in the same run (these machines are noisy):
+//
+//	go test -run '^$' -bench 'Invoke|BareEcho' -benchtime 1000x ./test/e2e/
+//
+// They report p50 and p99 latencies in µs besides ns/op.
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	p := func(q float64) float64 {
+		return float64(lat[int(q*float64(len(lat)-1))].Microseconds())
+	}
+	b.ReportMetric(p(0.50), "p50-µs")
+	b.ReportMetric(p(0.99), "p99-µs")
+}
+
+// BenchmarkBareEcho is the baseline: a bare Go HTTP server echoing the
+// request body, called over loopback with net/http.
+func BenchmarkBareEcho(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Write(body)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	url := "http://" + ln.Addr().String() + "/2015-03-31/functions/echo/invocations"
+	payload := []byte(`{"value":"bench"}`)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		resp, err := http.Post(url, "application/json", bytes.NewReader(payload))
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+}
+
+func benchSetup(b *testing.B, name string) *lambda.Client {
+	if testing.Short() {
+		b.Skip("short")
+	}
+	c := newAccount(b, shared, "bench-"+name)
+	cl := lambdaClient(shared, c)
+	_, err := cl.CreateFunction(ctxT(b), &lambda.CreateFunctionInput{
+		FunctionName: aws.String(name), Runtime: types.RuntimeProvidedal2023, Role: aws.String(testRole),
+		Handler: aws.String("bootstrap"), Code: &types.FunctionCode{ZipFile: goFunction(b)},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cl
+}
+
+// BenchmarkInvokeWarm: a trivial aws-lambda-go function invoked through
+// aws-sdk-go-v2 on loopback, always served by its warm sandbox.
+func BenchmarkInvokeWarm(b *testing.B) {
+	cl := benchSetup(b, "warm")
+	in := &lambda.InvokeInput{FunctionName: aws.String("warm"), Payload: []byte(`{"value":"bench"}`)}
+	if _, err := cl.Invoke(ctxT(b), in); err != nil { // the cold start
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		out, err := cl.Invoke(ctxT(b), in)
+		if err != nil || out.FunctionError != nil {
+			b.Fatalf("invoke: %v %v", err, out)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+}
+
+// BenchmarkInvokeCold: every measured invocation needs a new sandbox (the
+// configuration is changed, untimed, before each one), so it pays for
+// specialising a sandbox, starting the runtime and its init. Between
+// iterations the server is given 150 ms (untimed) to refill its warming
+// pool, as it would have between cold starts that are not back to back;
+// the REPORT line of each says whether the pool served it.
+func BenchmarkInvokeCold(b *testing.B) {
+	cl := benchSetup(b, "cold")
+	in := &lambda.InvokeInput{FunctionName: aws.String("cold"), Payload: []byte(`{"value":"bench"}`)}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		time.Sleep(150 * time.Millisecond)
+		i++
+		if _, err := cl.UpdateFunctionConfiguration(ctxT(b), &lambda.UpdateFunctionConfigurationInput{
+			FunctionName: aws.String("cold"), Description: aws.String(fmt.Sprint("rev ", i)),
+		}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		out, err := cl.Invoke(ctxT(b), in)
+		if err != nil || out.FunctionError != nil {
+			b.Fatalf("invoke: %v %v", err, out)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+}
