@@ -205,19 +205,21 @@ func (s *Service) grow() {
 func (s *Service) sandbox(ctx context.Context) (sandbox.Sandbox, bool, error) {
 	select {
 	case sb := <-s.stems:
-		select {
-		case s.refill <- struct{}{}:
-		default:
-		}
 		return sb, true, nil
-	default:
-	}
-	select {
-	case s.refill <- struct{}{}:
 	default:
 	}
 	sb, err := s.opts.Driver.Create(ctx)
 	return sb, false, err
+}
+
+// replenish asks the warming pool to refill. Cold starts call it once
+// their runtime is up, so the refill's process start-up does not compete
+// with theirs for the CPU.
+func (s *Service) replenish() {
+	select {
+	case s.refill <- struct{}{}:
+	default:
+	}
 }
 
 // Close stops the janitor and tears down every idle sandbox; sandboxes in
@@ -593,6 +595,7 @@ const runtimeAPIAddr = "127.0.0.1:9001"
 // API error.
 func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalog.Config, key, reqID string, req Request) (*instance, Response, error) {
 	fail := func(err error) (*instance, Response, error) {
+		s.replenish()
 		s.mu.Lock()
 		s.live--
 		s.mu.Unlock()
@@ -635,6 +638,7 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 	err = in.rapi.WaitReady(ictx)
 	cancel()
 	in.initDuration = time.Since(started)
+	s.replenish()
 	if err == nil {
 		return in, Response{}, nil
 	}

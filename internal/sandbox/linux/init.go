@@ -50,6 +50,9 @@ func initMain() int {
 	if err := setup(m.Root); err != nil {
 		return fail(err)
 	}
+	if err := prepareSeccomp(); err != nil {
+		return fail(err)
+	}
 	if err := ctl.send(message{Type: msgReady}); err != nil {
 		return 1
 	}

@@ -3,7 +3,11 @@
 package linux
 
 import (
+	"fmt"
+	"unsafe"
+
 	seccomp "github.com/elastic/go-seccomp-bpf"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -125,10 +129,45 @@ func seccompPolicy() seccomp.Policy {
 }
 
 // loadSeccomp installs the filter on every thread of the process.
+// seccompProgram is the filter, assembled once per init while the sandbox
+// is still generic (in the warming pool), so Start only loads it.
+var seccompProgram []unix.SockFilter
+
+// prepareSeccomp assembles the filter ahead of Start.
+func prepareSeccomp() error {
+	policy := seccompPolicy()
+	insts, err := policy.Assemble()
+	if err != nil {
+		return fmt.Errorf("assemble policy: %w", err)
+	}
+	raw, err := bpf.Assemble(insts)
+	if err != nil {
+		return fmt.Errorf("assemble BPF: %w", err)
+	}
+	seccompProgram = make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		seccompProgram[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	return nil
+}
+
+// loadSeccomp installs the filter on every thread (TSYNC).
 func loadSeccomp() error {
-	return seccomp.LoadFilter(seccomp.Filter{
-		NoNewPrivs: true,
-		Flag:       seccomp.FilterFlagTSync,
-		Policy:     seccompPolicy(),
-	})
+	if seccompProgram == nil {
+		if err := prepareSeccomp(); err != nil {
+			return err
+		}
+	}
+	prog := unix.SockFprog{Len: uint16(len(seccompProgram)), Filter: &seccompProgram[0]}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&prog)))
+	if errno != 0 {
+		return fmt.Errorf("load filter: %w", errno)
+	}
+	if r != 0 {
+		return fmt.Errorf("load filter: thread %d could not be synchronised", r)
+	}
+	return nil
 }
