@@ -73,6 +73,16 @@ func (in *instance) watch() {
 
 func (in *instance) kill() { in.sb.Kill() }
 
+// alive reports whether the sandbox's runtime is still running.
+func (in *instance) alive() bool {
+	select {
+	case <-in.sb.Done():
+		return false
+	default:
+		return true
+	}
+}
+
 func (in *instance) close() {
 	in.closeOnce.Do(func() {
 		in.rapi.Close()
@@ -198,7 +208,9 @@ func (in *instance) invoke(ctx context.Context, s *Service, cfg catalog.Config, 
 		if res.FunctionError() {
 			resp.FunctionError = "Unhandled"
 		}
-		healthy = true
+		// A runtime that got a 413 for its response exits (aws-lambda-go
+		// does): don't keep that sandbox.
+		healthy = res.ErrorType != runtimeapi.ErrorTypeResponseTooLarge
 	case errors.Is(err, runtimeapi.ErrTimeout):
 		in.kill()
 		secs := fmt.Sprintf("%.2f", timeout.Seconds())

@@ -399,14 +399,20 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if list := s.idle[key]; len(list) > 0 {
+	for list := s.idle[key]; len(list) > 0; list = s.idle[key] {
 		in := list[len(list)-1]
 		s.idle[key] = list[:len(list)-1]
 		if len(s.idle[key]) == 0 {
 			delete(s.idle, key)
 		}
-		s.mu.Unlock()
-		return in, nil
+		if in.alive() {
+			s.mu.Unlock()
+			return in, nil
+		}
+		// It died while idle (e.g. its runtime exited after answering):
+		// never hand a dead sandbox to an invocation.
+		s.live--
+		go in.close()
 	}
 	var victim *instance
 	if s.live >= s.opts.MaxSandboxes {

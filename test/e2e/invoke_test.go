@@ -207,9 +207,17 @@ func TestInvokeFailures(t *testing.T) {
 	_, err := cl.Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String("fail"), Payload: []byte("not json")})
 	wantErr(t, err, "InvalidRequestContentException", 400, "non-JSON payload")
 	// Over 6 MB → 413.
-	big := `{"v":"` + strings.Repeat("a", 6*1024*1024) + `"}`
-	_, err = cl.Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String("fail"), Payload: []byte(big)})
+	huge := `{"v":"` + strings.Repeat("a", 6*1024*1024) + `"}`
+	_, err = cl.Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String("fail"), Payload: []byte(huge)})
 	wantErrOneOf(t, err, "6 MB payload", "RequestTooLargeException", "RequestEntityTooLargeException")
+	// A response over 6 MB is a function error, and the next call works.
+	big := invokeFn(t, cl, "fail", "", `{"mode":"big"}`)
+	if big.fnErr != "Unhandled" || big.payload["errorType"] != "Function.ResponseSizeTooLarge" {
+		t.Fatalf("7 MB response: %+v", big.payload)
+	}
+	if ok := invokeFn(t, cl, "fail", "", `{"value":"after-big"}`); ok.fnErr != "" || ok.payload["echo"] != "after-big" {
+		t.Fatalf("after a too-large response: %+v", ok)
+	}
 	// Init failure: a bootstrap that exits at once.
 	createFn(t, cl, "badinit", "provided.al2023", "", makeZip(t, zipEntry{name: "bootstrap", mode: 0o755, body: "#!/bin/sh\necho init failing >&2\nexit 7\n"}), nil, 3, 128)
 	bad := invokeFn(t, cl, "badinit", "", `{}`)
@@ -333,6 +341,55 @@ func TestSandboxesNeverCrossAccounts(t *testing.T) {
 			if r.payload["env"] != c.AccountId || r.payload["count"].(float64) != float64(i) {
 				t.Fatalf("account %s round %d: %+v (a sandbox was shared across accounts?)", c.AccountId, i, r.payload)
 			}
+		}
+	}
+}
+
+func TestInvokeAliasWeights(t *testing.T) {
+	requireExecution(t)
+	t.Parallel()
+	c := newAccount(t, shared, "invoke-alias")
+	cl := lambdaClient(shared, c)
+	createFn(t, cl, "w", "provided.al2023", "bootstrap", goFunction(t), map[string]string{"GREETING": "v1"}, 3, 128)
+	if _, err := cl.PublishVersion(ctxT(t), &lambda.PublishVersionInput{FunctionName: aws.String("w")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.UpdateFunctionConfiguration(ctxT(t), &lambda.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String("w"), Environment: &types.Environment{Variables: map[string]string{"GREETING": "v2"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.PublishVersion(ctxT(t), &lambda.PublishVersionInput{FunctionName: aws.String("w")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateAlias(ctxT(t), &lambda.CreateAliasInput{
+		FunctionName: aws.String("w"), Name: aws.String("live"), FunctionVersion: aws.String("1"),
+		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 0.5}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for range 40 {
+		r := invokeFn(t, cl, "w", "live", `{}`)
+		want := map[string]string{"1": "v1", "2": "v2"}[r.version]
+		if r.payload["env"] != want {
+			t.Fatalf("executed version %s ran config %v", r.version, r.payload["env"])
+		}
+		seen[r.version]++
+	}
+	if seen["1"] == 0 || seen["2"] == 0 {
+		t.Fatalf("a 50/50 alias served only %v", seen)
+	}
+	// Weight 0: always the primary.
+	if _, err := cl.UpdateAlias(ctxT(t), &lambda.UpdateAliasInput{
+		FunctionName: aws.String("w"), Name: aws.String("live"),
+		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 0}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if r := invokeFn(t, cl, "w", "live", `{}`); r.version != "1" {
+			t.Fatalf("weight 0 routed to %s", r.version)
 		}
 	}
 }

@@ -60,6 +60,8 @@ func handle(ctx context.Context, ev event) (result, error) {
 	case "crash":
 		fmt.Println("about to crash")
 		os.Exit(3)
+	case "big":
+		return result{Echo: strings.Repeat("x", 7<<20)}, nil
 	case "print":
 		fmt.Println("hello from the function:", ev.Value)
 	}
