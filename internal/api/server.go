@@ -2,11 +2,10 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ember-run/ember/internal/uuid"
 	"io"
 	"log/slog"
 	"net/http"
@@ -158,14 +157,7 @@ func requestID(r *http.Request) string {
 	return id
 }
 
-func newRequestID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
+func newRequestID() string { return uuid.New() }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, typ, msg, internal := classify(err)

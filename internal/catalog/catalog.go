@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ember-run/ember/internal/uuid"
 	"log/slog"
 	"sync"
 	"time"
@@ -211,14 +212,7 @@ type Alias struct {
 	RevisionID               string
 }
 
-func newRevision() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
+func newRevision() string { return uuid.New() }
 
 func newID() string {
 	b := make([]byte, 8)

@@ -10,9 +10,9 @@ package invoke
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/ember-run/ember/internal/uuid"
 	"log/slog"
 	"math/big"
 	"os"
@@ -299,14 +299,7 @@ func (s *Service) Idle() int {
 	return n
 }
 
-func newRequestID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
+func newRequestID() string { return uuid.New() }
 
 // pickVersion resolves a qualifier to the configuration to run, applying
 // an alias's weighted routing.
