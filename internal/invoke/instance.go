@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -31,9 +29,7 @@ type instance struct {
 	fresh        bool // no invocation has run yet (the next one reports Init Duration)
 	stem         bool // specialised from a warming-pool stem cell
 
-	out  *os.File // write end handed to the sandbox as stdout and stderr
-	in   *os.File // read end, drained by the reader goroutine
-	logs *capture
+	logs *capture // the sandbox's stdout and stderr
 
 	closeOnce sync.Once
 
@@ -43,23 +39,16 @@ type instance struct {
 }
 
 func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalog.Config, key string) (*instance, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
 	in := &instance{
 		sb: sb, key: key, account: f.Account, function: f.Name, memoryMB: cfg.MemorySize,
-		out: w, in: r, logs: newCapture(r, s.opts.MaxLogBytes), fresh: true,
+		logs: &capture{max: s.opts.MaxLogBytes}, fresh: true,
 		rapi: runtimeapi.New(runtimeapi.Options{MaxResponseBytes: MaxPayload, Logger: s.opts.Logger}),
 	}
 	l, err := sb.Listen("tcp", runtimeAPIAddr)
 	if err != nil {
-		r.Close()
-		w.Close()
 		return nil, fmt.Errorf("invoke: runtime API listener: %w", err)
 	}
 	go in.rapi.Serve(l)
-	go in.logs.run()
 	return in, nil
 }
 
@@ -87,8 +76,6 @@ func (in *instance) close() {
 	in.closeOnce.Do(func() {
 		in.rapi.Close()
 		in.sb.Close()
-		in.out.Close()
-		in.logs.stop()
 	})
 }
 
@@ -138,7 +125,7 @@ const peakEvery = time.Second
 // figure and storing the record happen off the caller's path unless the
 // caller wants the log tail, which must hold the REPORT line.
 func (in *instance) report(s *Service, reqID, version string, start time.Time, dur time.Duration, status string, wantTail bool) string {
-	in.logs.drain()
+	in.sb.Flush()
 	text, dropped := in.logs.cut()
 	fresh, initDur := in.fresh, in.initDuration
 	in.fresh = false
@@ -266,46 +253,19 @@ func (in *instance) initFailure(s *Service, cfg catalog.Config, reqID string, re
 }
 
 // capture collects a sandbox's output into the current invocation's
-// segment, bounded, and can be drained synchronously: output a function
-// wrote before answering must land in that invocation's log.
+// segment, bounded. The sandbox's Flush makes sure output a function wrote
+// before answering is in it when the segment is cut.
 type capture struct {
-	r      *os.File
-	max    int
-	mu     sync.Mutex
-	cur    strings.Builder
-	drop   int
-	drains chan chan struct{}
-	exited chan struct{}
+	max  int
+	mu   sync.Mutex
+	cur  strings.Builder
+	drop int
 }
 
-func newCapture(r *os.File, max int) *capture {
-	return &capture{r: r, max: max, drains: make(chan chan struct{}, 1), exited: make(chan struct{})}
-}
-
-func (c *capture) run() {
-	defer close(c.exited)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := c.r.Read(buf)
-		if n > 0 {
-			c.write(string(buf[:n]))
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			// A drain asked us to stop at the end of what is buffered.
-			select {
-			case ack := <-c.drains:
-				close(ack)
-			default:
-			}
-			c.r.SetReadDeadline(time.Time{})
-		case errors.Is(err, io.EOF), errors.Is(err, os.ErrClosed):
-			return
-		default:
-			return
-		}
-	}
+// Write implements io.Writer for the sandbox's stdout and stderr.
+func (c *capture) Write(p []byte) (int, error) {
+	c.write(string(p))
+	return len(p), nil
 }
 
 func (c *capture) write(s string) {
@@ -319,26 +279,6 @@ func (c *capture) write(s string) {
 		return
 	}
 	c.cur.WriteString(s)
-}
-
-// drain waits until everything written to the pipe so far is captured.
-func (c *capture) drain() {
-	ack := make(chan struct{})
-	select {
-	case c.drains <- ack:
-	default:
-		return
-	}
-	c.r.SetReadDeadline(time.Now())
-	select {
-	case <-ack:
-	case <-c.exited:
-	case <-time.After(100 * time.Millisecond):
-		select {
-		case <-c.drains:
-		default:
-		}
-	}
 }
 
 // begin starts an invocation's segment. Output that arrived between
@@ -359,5 +299,3 @@ func (c *capture) cut() (string, int) {
 	c.drop = 0
 	return text, dropped
 }
-
-func (c *capture) stop() { c.r.Close() }

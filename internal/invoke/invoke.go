@@ -496,7 +496,7 @@ func (s *Service) destroySlot(in *instance) {
 // codePath extracts a bundle once per code object and returns its
 // directory. Extraction goes to a temporary name and is renamed into place
 // so a crash never leaves a half-extracted bundle that looks complete.
-func (s *Service) codePath(ctx context.Context, cfg catalog.Config) (string, error) {
+func (s *Service) codePath(ctx context.Context, cfg catalog.Config, uid int) (string, error) {
 	dir := filepath.Join(s.codeDir, sanitize(cfg.CodeObject))
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
@@ -525,7 +525,13 @@ func (s *Service) codePath(ctx context.Context, cfg catalog.Config) (string, err
 		os.RemoveAll(tmp)
 		return "", err
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	// Only the account's own uid (and root) may enter the directory: no
+	// other account's sandbox, and no other local user, can read the code.
+	if err := os.Chown(tmp, uid, uid); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	if err := os.Chmod(tmp, 0o500); err != nil {
 		os.RemoveAll(tmp)
 		return "", err
 	}
@@ -604,11 +610,11 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 	if err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrRuntime, err))
 	}
-	code, err := s.codePath(ctx, cfg)
+	uid, err := s.opts.UIDs.UID(ctx, f.Account)
 	if err != nil {
 		return fail(err)
 	}
-	uid, err := s.opts.UIDs.UID(ctx, f.Account)
+	code, err := s.codePath(ctx, cfg, uid)
 	if err != nil {
 		return fail(err)
 	}
@@ -625,10 +631,19 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 	spec := sandbox.Spec{
 		CodeDir: code, RuntimeDir: s.rtDir, Argv: argv, Env: s.env(f, cfg, sb.ID()),
 		UID: uid, GID: uid, MemoryMB: cfg.MemorySize, TmpMB: cfg.EphemeralStorage,
-		Pids: 1024, NoFile: 1024, Stdout: in.out, Stderr: in.out,
+		Pids: 1024, NoFile: 1024, Stdout: in.logs, Stderr: in.logs,
 	}
 	if err := sb.Start(ctx, spec); err != nil {
 		in.close()
+		if ctx.Err() == nil && strings.Contains(err.Error(), "exec ") {
+			// The entry point is missing or not executable: as in Lambda, a
+			// function error of this invocation, not a platform failure.
+			s.opts.Logger.Debug("invoke: runtime did not start", "function", f.Name, "err", err)
+			_, resp, _ := fail(nil)
+			resp = Response{ExecutedVersion: cfg.Version, RequestID: reqID, FunctionError: "Unhandled",
+				Payload: errorDoc("Runtime.InvalidEntrypoint", fmt.Sprintf("RequestId: %s Error: Couldn't start the runtime: %s does not exist or is not executable", reqID, argv[0]))}
+			return nil, resp, nil
+		}
 		return fail(err)
 	}
 	in.watch()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -46,6 +47,47 @@ type hostSandbox struct {
 	done chan struct{}
 	exit sandbox.Exit
 	once sync.Once
+
+	out     *os.File // read end of the runtime's output pipe
+	copied  chan struct{}
+	flushes chan chan struct{}
+}
+
+// Flush drains the output pipe the way the linux driver does: a read
+// deadline in the past ends the copier's read at the end of what is there.
+func (s *hostSandbox) Flush() {
+	if s.out == nil {
+		return
+	}
+	ack := make(chan struct{})
+	s.flushes <- ack
+	s.out.SetReadDeadline(time.Now())
+	select {
+	case <-ack:
+	case <-s.copied:
+	case <-time.After(time.Second):
+	}
+}
+
+func (s *hostSandbox) copyOut(w io.Writer) {
+	defer close(s.copied)
+	buf := make([]byte, 4096)
+	for {
+		n, err := s.out.Read(buf)
+		w.Write(buf[:n])
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			select {
+			case ack := <-s.flushes:
+				close(ack)
+			default:
+			}
+			s.out.SetReadDeadline(time.Time{})
+		default:
+			return
+		}
+	}
 }
 
 func (s *hostSandbox) ID() string { return "host" }
@@ -72,13 +114,20 @@ func (s *hostSandbox) Start(ctx context.Context, spec sandbox.Spec) error {
 	for _, e := range spec.Env {
 		env = append(env, fix(e))
 	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	s.out, s.copied, s.flushes = r, make(chan struct{}), make(chan chan struct{}, 1)
+	go s.copyOut(spec.Stdout)
 	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Env, s.cmd.Dir = env, spec.CodeDir
-	s.cmd.Stdout, s.cmd.Stderr = spec.Stdout, spec.Stderr
+	s.cmd.Stdout, s.cmd.Stderr = w, w
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
+	w.Close()
 	go func() {
 		err := s.cmd.Wait()
 		var ee *exec.ExitError

@@ -86,6 +86,10 @@ type Sandbox interface {
 	Done() <-chan struct{}
 	// Exit describes how it ended; valid after Done.
 	Exit() Exit
+	// Flush returns once everything the runtime wrote so far has been
+	// handed to Spec.Stdout and Spec.Stderr, so an invocation's output can
+	// be cut exactly at its end.
+	Flush()
 	// Stats reads current usage.
 	Stats() (Stats, error)
 	// Kill stops every process in the sandbox at once.

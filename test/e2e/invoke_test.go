@@ -218,6 +218,12 @@ func TestInvokeFailures(t *testing.T) {
 	if ok := invokeFn(t, cl, "fail", "", `{"value":"after-big"}`); ok.fnErr != "" || ok.payload["echo"] != "after-big" {
 		t.Fatalf("after a too-large response: %+v", ok)
 	}
+	// No bootstrap in the bundle: Runtime.InvalidEntrypoint, as in Lambda.
+	createFn(t, cl, "noboot", "provided.al2023", "", makeZip(t, zipEntry{name: "readme.txt", body: "no bootstrap here"}), nil, 3, 128)
+	nb := invokeFn(t, cl, "noboot", "", `{}`)
+	if nb.fnErr != "Unhandled" || nb.payload["errorType"] != "Runtime.InvalidEntrypoint" {
+		t.Fatalf("missing bootstrap: %+v", nb)
+	}
 	// Init failure: a bootstrap that exits at once.
 	createFn(t, cl, "badinit", "provided.al2023", "", makeZip(t, zipEntry{name: "bootstrap", mode: 0o755, body: "#!/bin/sh\necho init failing >&2\nexit 7\n"}), nil, 3, 128)
 	bad := invokeFn(t, cl, "badinit", "", `{}`)

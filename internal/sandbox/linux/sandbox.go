@@ -41,6 +41,7 @@ type Sandbox struct {
 	netns int // the sandbox's network namespace, for Listen
 
 	stdoutR, stderrR *os.File // the runtime's output, copied to the Spec's writers
+	copiersList      []*copier
 	copiers          sync.WaitGroup
 
 	replies chan message  // ready / started / error from the init
@@ -366,11 +367,77 @@ func (s *Sandbox) copy(w io.Writer, r *os.File) {
 	if w == nil {
 		w = io.Discard
 	}
+	c := &copier{r: r, w: w, flushes: make(chan chan struct{}, 1), done: make(chan struct{})}
+	s.mu.Lock()
+	s.copiersList = append(s.copiersList, c)
+	s.mu.Unlock()
 	s.copiers.Add(1)
 	go func() {
 		defer s.copiers.Done()
-		io.Copy(w, r)
+		c.run()
 	}()
+}
+
+// Flush waits until both output pipes are drained into the Spec's writers.
+func (s *Sandbox) Flush() {
+	s.mu.Lock()
+	cs := append([]*copier(nil), s.copiersList...)
+	s.mu.Unlock()
+	for _, c := range cs {
+		c.flush()
+	}
+}
+
+// copier moves a pipe's bytes to a writer. A flush sets a read deadline
+// in the past: the blocked read returns once everything already in the
+// pipe has been read, and the copier acknowledges.
+type copier struct {
+	r       *os.File
+	w       io.Writer
+	flushes chan chan struct{}
+	done    chan struct{}
+}
+
+func (c *copier) run() {
+	defer close(c.done)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.r.Read(buf)
+		if n > 0 {
+			c.w.Write(buf[:n])
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			select {
+			case ack := <-c.flushes:
+				close(ack)
+			default:
+			}
+			c.r.SetReadDeadline(time.Time{})
+		default: // EOF or closed
+			return
+		}
+	}
+}
+
+func (c *copier) flush() {
+	ack := make(chan struct{})
+	select {
+	case c.flushes <- ack:
+	default:
+		return
+	}
+	c.r.SetReadDeadline(time.Now())
+	select {
+	case <-ack:
+	case <-c.done:
+	case <-time.After(100 * time.Millisecond):
+		select {
+		case <-c.flushes:
+		default:
+		}
+	}
 }
 
 func normalize(spec *sandbox.Spec) error {
