@@ -67,6 +67,7 @@ var errorTable = []struct {
 type lambdaError struct {
 	Type    string `json:"Type"`
 	Message string `json:"Message"`
+	Reason  string `json:"Reason,omitempty"`
 }
 
 // classify finds an error's status, type and user-facing message. Unknown
@@ -85,11 +86,16 @@ func classify(err error) (status int, typ, msg string, internal bool) {
 }
 
 func writeError(w http.ResponseWriter, status int, typ, msg string) {
+	writeErrorReason(w, status, typ, msg, "")
+}
+
+// writeErrorReason writes an error body with Lambda's optional Reason (429s).
+func writeErrorReason(w http.ResponseWriter, status int, typ, msg, reason string) {
 	kind := "User"
 	if status >= 500 {
 		kind = "Service"
 	}
-	body, _ := json.Marshal(lambdaError{Type: kind, Message: msg})
+	body, _ := json.Marshal(lambdaError{Type: kind, Message: msg, Reason: reason})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Amzn-ErrorType", typ)

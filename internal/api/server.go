@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ember-run/ember/internal/account"
 	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/invoke"
 	"github.com/ember-run/ember/internal/keyring"
 	"github.com/ember-run/ember/internal/sigv4"
 )
@@ -166,6 +168,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		msg += " Request id: " + requestID(r)
 	} else if status >= 400 && status != 404 {
 		s.log.Debug("api: request refused", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "type", typ, "msg", msg)
+	}
+	var te *invoke.ThrottleError
+	if errors.As(err, &te) {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(te.RetryAfter.Seconds()))))
+		writeErrorReason(w, status, typ, te.Message, te.Reason)
+		return
 	}
 	writeError(w, status, typ, msg)
 }

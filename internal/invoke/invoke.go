@@ -130,6 +130,8 @@ type Service struct {
 	stop chan struct{}
 	done chan struct{}
 
+	limits *limiter
+
 	stems     chan sandbox.Sandbox // ready generic sandboxes
 	refill    chan struct{}
 	stemsDone chan struct{}
@@ -141,7 +143,7 @@ func New(opts Options) (*Service, error) {
 	opts.defaults()
 	s := &Service{
 		opts: opts, codeDir: filepath.Join(opts.DataDir, "code"), rtDir: filepath.Join(opts.DataDir, "runtime"),
-		idle: map[string][]*instance{}, codeOnce: map[string]*sync.Mutex{},
+		idle: map[string][]*instance{}, codeOnce: map[string]*sync.Mutex{}, limits: newLimiter(opts.Catalog),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if err := os.MkdirAll(s.codeDir, 0o711); err != nil {
@@ -355,6 +357,11 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
+	done, err := s.limits.admit(ctx, f)
+	if err != nil {
+		return Response{}, err
+	}
+	defer done()
 	if req.InvokedARN == "" {
 		req.InvokedARN = s.opts.Catalog.ARN(f.Account, f.Name, req.Qualifier)
 	}
@@ -412,7 +419,8 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 		victim = s.evictLocked()
 		if victim == nil {
 			s.mu.Unlock()
-			return nil, fmt.Errorf("%w: all %d sandboxes of this node are busy", ErrThrottled, s.opts.MaxSandboxes)
+			return nil, &ThrottleError{Reason: ReasonNodeCapacity, RetryAfter: time.Second,
+				Message: fmt.Sprintf("Rate Exceeded. All %d sandboxes of this node are busy.", s.opts.MaxSandboxes)}
 		}
 	} else {
 		s.live++

@@ -176,7 +176,9 @@ type env struct {
 	logs   *logs.Store
 }
 
-func newEnv(t *testing.T, opts Options) *env {
+func newEnv(t *testing.T, opts Options) *env { return newEnvLimits(t, opts, 0) }
+
+func newEnvLimits(t *testing.T, opts Options, accountLimit int) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -186,10 +188,11 @@ func newEnv(t *testing.T, opts Options) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	ring, _ := keyring.New(bytes.Repeat([]byte{4}, 32))
-	cat, err := catalog.New(ctx, st, catalog.Options{Region: "local", Sealer: ring})
+	cat, err := catalog.New(ctx, st, catalog.Options{Region: "local", Sealer: ring, AccountConcurrency: accountLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { cat.Close() })
 	lg, err := logs.Open(ctx, st, logs.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -412,5 +415,43 @@ func TestWarmingPoolServesColdStarts(t *testing.T) {
 	r, _ = e.invoke(t, "b", `{}`)
 	if !strings.Contains(string(r.LogTail), "Start: warming pool") {
 		t.Fatalf("second cold start:\n%s", r.LogTail)
+	}
+}
+
+func TestConcurrencyLimits(t *testing.T) {
+	e := newEnvLimits(t, Options{}, 2)
+	e.create(t, "r", 3)
+	e.create(t, "a", 3)
+	e.create(t, "b", 3)
+	ctx := context.Background()
+	zero := 0
+	if _, err := e.cat.PutConcurrency(ctx, acct, "r", &zero); err == nil {
+		// With an account limit of 2 and a minimum of 1 unreserved, 0 is allowed.
+	} else {
+		t.Fatal(err)
+	}
+	_, err := e.svc.Invoke(ctx, Request{Account: acct, Function: "r"})
+	var te *ThrottleError
+	if !errors.As(err, &te) || te.Reason != ReasonReservedLimit {
+		t.Fatalf("reserved 0 must throttle: %v", err)
+	}
+	// Unreserved functions share the account limit (2): a third concurrent
+	// invocation is refused while two sleep.
+	var wg sync.WaitGroup
+	for _, fn := range []string{"a", "b"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.svc.Invoke(ctx, Request{Account: acct, Function: fn, Payload: []byte(`{"cmd":"sleep"}`)})
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	_, err = e.svc.Invoke(ctx, Request{Account: acct, Function: "a"})
+	if !errors.As(err, &te) || te.Reason != ReasonAccountLimit {
+		t.Fatalf("third concurrent invocation: %v", err)
+	}
+	wg.Wait()
+	if _, out := e.invoke(t, "a", `{}`); out["n"] == nil {
+		t.Fatalf("after the others finished: %v", out)
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/base64"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -397,5 +398,32 @@ func TestInvokeAliasWeights(t *testing.T) {
 		if r := invokeFn(t, cl, "w", "live", `{}`); r.version != "1" {
 			t.Fatalf("weight 0 routed to %s", r.version)
 		}
+	}
+}
+
+func TestInvokeThrottledByReservedConcurrency(t *testing.T) {
+	requireExecution(t)
+	t.Parallel()
+	c := newAccount(t, shared, "invoke-throttle")
+	cl := lambdaClient(shared, c)
+	createFn(t, cl, "limited", "provided.al2023", "bootstrap", goFunction(t), nil, 3, 128)
+	if _, err := cl.PutFunctionConcurrency(ctxT(t), &lambda.PutFunctionConcurrencyInput{
+		FunctionName: aws.String("limited"), ReservedConcurrentExecutions: aws.Int32(0),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cl.Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String("limited"), Payload: []byte(`{}`)})
+	var tm *types.TooManyRequestsException
+	if !errors.As(err, &tm) || tm.Reason != types.ThrottleReasonReservedFunctionConcurrentInvocationLimitExceeded {
+		t.Fatalf("reserved concurrency 0: want 429 with the reserved reason, got %v", err)
+	}
+	if aws.ToString(tm.RetryAfterSeconds) == "" {
+		t.Fatalf("429 without Retry-After: %+v", tm)
+	}
+	if _, err := cl.DeleteFunctionConcurrency(ctxT(t), &lambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String("limited")}); err != nil {
+		t.Fatal(err)
+	}
+	if r := invokeFn(t, cl, "limited", "", `{"value":"ok"}`); r.payload["echo"] != "ok" {
+		t.Fatalf("after removing the reservation: %+v", r)
 	}
 }

@@ -1,0 +1,103 @@
+package invoke
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ember-run/ember/internal/catalog"
+)
+
+// Throttle reasons, as Lambda reports them in a 429's body.
+const (
+	ReasonAccountLimit  = "ConcurrentInvocationLimitExceeded"
+	ReasonReservedLimit = "ReservedFunctionConcurrentInvocationLimitExceeded"
+	ReasonNodeCapacity  = "ConcurrentInvocationLimitExceeded"
+)
+
+// ThrottleError is a refused invocation; it wraps ErrThrottled.
+type ThrottleError struct {
+	Reason     string
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *ThrottleError) Error() string { return ErrThrottled.Error() + ": " + e.Message }
+func (e *ThrottleError) Unwrap() error { return ErrThrottled }
+
+// limiter enforces Lambda's concurrency model: a function with reserved
+// concurrency N never runs more than N at once (0 refuses everything) and
+// has those N to itself; all other functions of the account share what the
+// reservations leave of the account limit. Nothing is queued: over a limit
+// the invocation is refused at once.
+type limiter struct {
+	cat *catalog.Catalog
+
+	mu         sync.Mutex
+	byFunction map[string]int // account/name → in flight (reserved functions)
+	unreserved map[string]int // account → in flight without a reservation
+	reserved   map[string]reservedSum
+}
+
+type reservedSum struct {
+	sum  int
+	read time.Time
+}
+
+func newLimiter(cat *catalog.Catalog) *limiter {
+	return &limiter{cat: cat, byFunction: map[string]int{}, unreserved: map[string]int{}, reserved: map[string]reservedSum{}}
+}
+
+// reservedTotal is the account's sum of reservations, re-read at most
+// once a second.
+func (l *limiter) reservedTotal(ctx context.Context, account string) int {
+	l.mu.Lock()
+	r, ok := l.reserved[account]
+	l.mu.Unlock()
+	if ok && time.Since(r.read) < time.Second {
+		return r.sum
+	}
+	u, err := l.cat.AccountUsage(ctx, account)
+	if err != nil {
+		return r.sum
+	}
+	l.mu.Lock()
+	l.reserved[account] = reservedSum{sum: u.Reserved, read: time.Now()}
+	l.mu.Unlock()
+	return u.Reserved
+}
+
+// admit takes a concurrency slot for f, or refuses with a ThrottleError.
+// The returned func gives the slot back.
+func (l *limiter) admit(ctx context.Context, f *catalog.Function) (func(), error) {
+	if f.Reserved != nil {
+		key := f.Account + "/" + f.Name
+		n := *f.Reserved
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.byFunction[key] >= n {
+			return nil, &ThrottleError{Reason: ReasonReservedLimit, RetryAfter: time.Second,
+				Message: fmt.Sprintf("Rate Exceeded. The function's reserved concurrency (%d) is in use.", n)}
+		}
+		l.byFunction[key]++
+		return func() {
+			l.mu.Lock()
+			l.byFunction[key]--
+			l.mu.Unlock()
+		}, nil
+	}
+	limit := l.cat.Settings().AccountConcurrency - l.reservedTotal(ctx, f.Account)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.unreserved[f.Account] >= limit {
+		return nil, &ThrottleError{Reason: ReasonAccountLimit, RetryAfter: time.Second,
+			Message: fmt.Sprintf("Rate Exceeded. The account's unreserved concurrency (%d) is in use.", limit)}
+	}
+	l.unreserved[f.Account]++
+	return func() {
+		l.mu.Lock()
+		l.unreserved[f.Account]--
+		l.mu.Unlock()
+	}, nil
+}
