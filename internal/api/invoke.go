@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/ember-run/ember/internal/async"
 	"github.com/ember-run/ember/internal/invoke"
 )
 
@@ -69,7 +70,7 @@ func (s *Server) invoke(ctx context.Context, c *call) (int, any, error) {
 		LogTail: h.Get("X-Amz-Log-Type") == "Tail",
 	}
 	if typ == "Event" {
-		if err := s.async(req); err != nil {
+		if err := s.async(ctx, req, c.id); err != nil {
 			return 0, nil, err
 		}
 		return 0, rawResponse{status: 202}, nil
@@ -91,27 +92,24 @@ func (s *Server) invoke(ctx context.Context, c *call) (int, any, error) {
 	return 0, out, nil
 }
 
-// async runs an Event invocation in the background. Until the durable
-// queue lands, accepted events live only in memory: bounded, and lost on a
-// crash (documented in docs/API.md).
-func (s *Server) async(req invoke.Request) error {
-	if len(req.Payload) > 256*1024 {
-		return fmt.Errorf("%w: Request must be smaller than %d bytes for the InvokeFunction operation", errBodyTooLarge, 256*1024)
+// Enqueuer stores Event invocations durably (async.Queue implements it).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, ev async.Event) error
+}
+
+// async stores an Event invocation before answering 202: once accepted, a
+// crash or restart does not lose it.
+func (s *Server) async(ctx context.Context, req invoke.Request, requestID string) error {
+	if s.events == nil {
+		return fmt.Errorf("%w: asynchronous invocation is not available on this server", invoke.ErrUnavailable)
 	}
-	select {
-	case s.events <- struct{}{}:
-	default:
-		return fmt.Errorf("%w: too many events in flight", invoke.ErrThrottled)
+	if _, err := s.invoker.Resolve(ctx, req.Account, req.Function, req.Qualifier); err != nil {
+		return err
 	}
-	go func() {
-		defer func() { <-s.events }()
-		ctx, cancel := context.WithTimeout(context.Background(), 16*60e9)
-		defer cancel()
-		if _, err := s.invoker.Invoke(ctx, req); err != nil {
-			s.log.Warn("api: event invocation failed", "function", req.Function, "err", err)
-		}
-	}()
-	return nil
+	return s.events.Enqueue(ctx, async.Event{
+		RequestID: requestID, Account: req.Account, Function: req.Function, Qualifier: req.Qualifier,
+		Payload: req.Payload, InvokedARN: req.InvokedARN, ClientContext: req.ClientContext,
+	})
 }
 
 func writeRaw(w http.ResponseWriter, r rawResponse) {

@@ -41,6 +41,8 @@ type Deps struct {
 	Invoker Invoker
 	// Logs serves function logs; nil disables the logs API.
 	Logs LogReader
+	// Events stores Event invocations; nil refuses them.
+	Events Enqueuer
 }
 
 // Server is the HTTP handler for the whole API.
@@ -53,7 +55,7 @@ type Server struct {
 	public   string
 	invoker  Invoker
 	logs     LogReader
-	events   chan struct{}
+	events   Enqueuer
 	verifier *sigv4.Verifier
 	mux      *http.ServeMux
 	now      func() time.Time
@@ -64,7 +66,7 @@ var _ http.Handler = (*Server)(nil)
 // New builds the API handler.
 func New(d Deps) *Server {
 	s := &Server{cat: d.Catalog, accts: d.Accounts, ring: d.Keyring, log: d.Logger, ready: d.Ready, public: strings.TrimRight(d.PublicURL, "/"), now: time.Now,
-		invoker: d.Invoker, logs: d.Logs, events: make(chan struct{}, 256)}
+		invoker: d.Invoker, logs: d.Logs, events: d.Events}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ember-run/ember/internal/account"
 	"github.com/ember-run/ember/internal/api"
+	"github.com/ember-run/ember/internal/async"
 	"github.com/ember-run/ember/internal/bundle"
 	"github.com/ember-run/ember/internal/catalog"
 	"github.com/ember-run/ember/internal/invoke"
@@ -188,11 +189,16 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 		return err
 	}
 	defer inv.Close()
+	events, err := async.Open(ctx, st, async.Options{Invoker: inv, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer events.Close()
 
 	var serving atomic.Bool
 	handler := api.New(api.Deps{
 		Catalog: cat, Accounts: accts, Keyring: ring, Logger: log, PublicURL: cfg.PublicURL,
-		Invoker: inv, Logs: logStore,
+		Invoker: inv, Logs: logStore, Events: events,
 		Ready: func() bool { return serving.Load() && st.Healthy() },
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)

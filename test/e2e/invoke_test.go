@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -426,4 +427,41 @@ func TestInvokeThrottledByReservedConcurrency(t *testing.T) {
 	if r := invokeFn(t, cl, "limited", "", `{"value":"ok"}`); r.payload["echo"] != "ok" {
 		t.Fatalf("after removing the reservation: %+v", r)
 	}
+}
+
+// TestInvokeEvent: an Event invocation is accepted with 202 after it is
+// stored, then runs; its log shows up.
+func TestInvokeEvent(t *testing.T) {
+	requireExecution(t)
+	t.Parallel()
+	c := newAccount(t, shared, "invoke-event")
+	cl := lambdaClient(shared, c)
+	createFn(t, cl, "ev", "provided.al2023", "bootstrap", goFunction(t), nil, 3, 128)
+	out, err := cl.Invoke(ctxT(t), &lambda.InvokeInput{
+		FunctionName: aws.String("ev"), InvocationType: types.InvocationTypeEvent,
+		Payload: []byte(`{"mode":"print","value":"from-an-event"}`),
+	})
+	if err != nil || out.StatusCode != 202 {
+		t.Fatalf("event invoke: %v %+v", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		logs, _, code := emberCLI(t, c, nil, "logs", "ev", "--endpoint", shared.endpoint)
+		if code == 0 && strings.Contains(logs, "hello from the function: from-an-event") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the event never ran; logs:\n%s", logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Too big for an event (256 KB), fine for a sync call.
+	_, err = cl.Invoke(ctxT(t), &lambda.InvokeInput{
+		FunctionName: aws.String("ev"), InvocationType: types.InvocationTypeEvent,
+		Payload: []byte(`{"v":"` + strings.Repeat("a", 300*1024) + `"}`),
+	})
+	wantErrOneOf(t, err, "300 KB event", "RequestTooLargeException", "RequestEntityTooLargeException")
+	// An event for a function that does not exist is refused at once.
+	_, err = cl.Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String("nope"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{}`)})
+	wantErr(t, err, "ResourceNotFoundException", 404, "event for a missing function")
 }
