@@ -646,7 +646,7 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 		if ctx.Err() == nil && strings.Contains(err.Error(), "exec ") {
 			// The entry point is missing or not executable: as in Lambda, a
 			// function error of this invocation, not a platform failure.
-			s.opts.Logger.Debug("invoke: runtime did not start", "function", f.Name, "err", err)
+			s.opts.Logger.Info("invoke: runtime did not start", "function", f.Name, "err", err)
 			_, resp, _ := fail(nil)
 			resp = Response{ExecutedVersion: cfg.Version, RequestID: reqID, FunctionError: "Unhandled",
 				Payload: errorDoc("Runtime.InvalidEntrypoint", fmt.Sprintf("RequestId: %s Error: Couldn't start the runtime: %s does not exist or is not executable", reqID, argv[0]))}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -211,7 +212,7 @@ func spawn(st *startSpec) (int, error) {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return 0, fmt.Errorf("close_range: %w", err)
 	}
-	pid, err := syscall.ForkExec(st.Argv[0], st.Argv, &syscall.ProcAttr{
+	attr := &syscall.ProcAttr{
 		Dir:   "/var/task",
 		Env:   st.Env,
 		Files: []uintptr{devNull.Fd(), initStdoutFD, initStderrFD},
@@ -220,7 +221,15 @@ func spawn(st *startSpec) (int, error) {
 			Setsid:     true,
 			Pdeathsig:  syscall.SIGKILL,
 		},
-	})
+	}
+	pid, err := syscall.ForkExec(st.Argv[0], st.Argv, attr)
+	// ETXTBSY: a freshly extracted bootstrap can still be open for writing
+	// in a process the host forked at that instant (a fork copies every fd
+	// until its exec closes them). The window is short: retry.
+	for i := 0; errors.Is(err, syscall.ETXTBSY) && i < 50; i++ {
+		time.Sleep(2 * time.Millisecond)
+		pid, err = syscall.ForkExec(st.Argv[0], st.Argv, attr)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("exec %s: %w", st.Argv[0], err)
 	}
