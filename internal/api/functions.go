@@ -35,6 +35,11 @@ func (s *Server) lambdaRoutes() []route {
 		{"DELETE " + fn + "/{name}/policy/{sid}", maxDefaultBody, s.removePermission},
 		{"POST " + fn + "/{name}/invocations", maxInvokeBody, s.invoke},
 		{"GET /ember/functions/{name}/logs", maxDefaultBody, s.functionLogs},
+		{"PUT /2019-09-25/functions/{name}/event-invoke-config", maxDefaultBody, s.putEventConfig(false)},
+		{"POST /2019-09-25/functions/{name}/event-invoke-config", maxDefaultBody, s.putEventConfig(true)},
+		{"GET /2019-09-25/functions/{name}/event-invoke-config", maxDefaultBody, s.getEventConfig},
+		{"DELETE /2019-09-25/functions/{name}/event-invoke-config", maxDefaultBody, s.deleteEventConfig},
+		{"GET /2019-09-25/functions/{name}/event-invoke-config/list", maxDefaultBody, s.listEventConfigs},
 		{"PUT /2017-10-31/functions/{name}/concurrency", maxDefaultBody, s.putConcurrency},
 		{"GET /2019-09-30/functions/{name}/concurrency", maxDefaultBody, s.getConcurrency},
 		{"DELETE /2017-10-31/functions/{name}/concurrency", maxDefaultBody, s.deleteConcurrency},
@@ -598,3 +603,7 @@ func (s *Server) codeURL(c *call, account, object string) string {
 }
 
 const codeURLTTL = 10 * time.Minute
+
+func notFoundf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{catalog.ErrNotFound}, args...)...)
+}

@@ -21,6 +21,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ember-run/ember/internal/arn"
+	"github.com/ember-run/ember/internal/catalog"
 	"github.com/ember-run/ember/internal/invoke"
 	"github.com/ember-run/ember/internal/store"
 )
@@ -39,9 +41,20 @@ type Invoker interface {
 	Invoke(ctx context.Context, req invoke.Request) (invoke.Response, error)
 }
 
+// Functions reads function records: their event invoke configuration,
+// destinations and dead-letter target (catalog.Catalog).
+type Functions interface {
+	Get(ctx context.Context, account, name string) (*catalog.Function, error)
+	Resolve(ctx context.Context, f *catalog.Function, qualifier string) (catalog.Config, error)
+	ARN(account, name, qualifier string) string
+}
+
 // Options configure the queue.
 type Options struct {
 	Invoker Invoker
+	// Functions, when set, supplies per-function retry and age limits,
+	// destinations and dead-letter targets.
+	Functions Functions
 	// Workers is how many events run at once on this node.
 	Workers int
 	// RetryDelays are the waits before each retry of a function error; its
@@ -229,11 +242,13 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg) {
 		q.redelivered.Add(1)
 	}
 	log := q.opts.Logger.With("request_id", ev.RequestID, "function", ev.Function, "attempt", attempt)
-	if age := time.Since(ev.Accepted); age > q.opts.MaxEventAge {
+	pol := q.policy(ctx, ev)
+	if age := time.Since(ev.Accepted); age > pol.maxAge {
 		log.Warn("async: dropping an event past its maximum age", "age", age)
 		msg.Term()
 		q.dropped.Add(1)
 		q.forget(ev.RequestID)
+		q.failed(ctx, ev, pol, "EventAgeExceeded", int(attempt), invoke.Response{})
 		return
 	}
 	resp, err := q.opts.Invoker.Invoke(ctx, invoke.Request{
@@ -262,24 +277,28 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg) {
 		q.mu.Lock()
 		q.failures[ev.RequestID]++
 		retry := q.failures[ev.RequestID]
-		if retry > len(q.opts.RetryDelays) {
+		if retry > pol.retries {
 			delete(q.failures, ev.RequestID)
 		}
 		q.mu.Unlock()
-		if retry <= len(q.opts.RetryDelays) {
-			delay := q.opts.RetryDelays[retry-1]
+		if retry <= pol.retries {
+			delay := q.opts.RetryDelays[min(retry, len(q.opts.RetryDelays))-1]
 			log.Info("async: function error; retrying", "retry", retry, "in", delay)
 			q.retried.Add(1)
 			msg.NakWithDelay(delay)
 			return
 		}
-		log.Warn("async: function error after all retries; dropping the event", "payload_bytes", len(ev.Payload))
+		log.Warn("async: function error after all retries", "payload_bytes", len(ev.Payload))
 		msg.Term()
 		q.dropped.Add(1)
+		q.failed(ctx, ev, pol, "RetriesExhausted", int(attempt), resp)
 	default:
 		msg.Ack()
 		q.succeeded.Add(1)
 		q.forget(ev.RequestID)
+		if pol.onSuccess != "" {
+			q.deliver(ctx, ev, pol.onSuccess, record(ev, "Success", int(attempt), resp, q.sourceARN(ev)))
+		}
 	}
 }
 
@@ -287,4 +306,107 @@ func (q *Queue) forget(id string) {
 	q.mu.Lock()
 	delete(q.failures, id)
 	q.mu.Unlock()
+}
+
+// policy is what applies to one event: the function's event invoke
+// configuration over the queue's defaults.
+type policy struct {
+	retries              int
+	maxAge               time.Duration
+	onSuccess, onFailure string
+	deadLetter           string
+}
+
+func (q *Queue) policy(ctx context.Context, ev Event) policy {
+	p := policy{retries: len(q.opts.RetryDelays), maxAge: q.opts.MaxEventAge}
+	if q.opts.Functions == nil {
+		return p
+	}
+	f, err := q.opts.Functions.Get(ctx, ev.Account, ev.Function)
+	if err != nil {
+		return p
+	}
+	if ec, ok := f.EventConfigFor(ev.Qualifier); ok {
+		if ec.MaximumRetryAttempts != nil {
+			p.retries = min(*ec.MaximumRetryAttempts, len(q.opts.RetryDelays))
+		}
+		if ec.MaximumEventAgeInSeconds != nil {
+			p.maxAge = time.Duration(*ec.MaximumEventAgeInSeconds) * time.Second
+		}
+		p.onSuccess, p.onFailure = ec.OnSuccess, ec.OnFailure
+	}
+	if cfg, err := q.opts.Functions.Resolve(ctx, f, ev.Qualifier); err == nil {
+		p.deadLetter = cfg.DeadLetterTarget
+	}
+	return p
+}
+
+func (q *Queue) sourceARN(ev Event) string {
+	qual := ev.Qualifier
+	if qual == "" {
+		qual = catalog.Latest
+	}
+	if q.opts.Functions == nil {
+		return ""
+	}
+	return q.opts.Functions.ARN(ev.Account, ev.Function, qual)
+}
+
+// failed sends a failed event to its on-failure destination (a record of
+// what happened) or, failing that, its dead-letter function (the original
+// event).
+func (q *Queue) failed(ctx context.Context, ev Event, p policy, condition string, attempts int, resp invoke.Response) {
+	switch {
+	case p.onFailure != "":
+		q.deliver(ctx, ev, p.onFailure, record(ev, condition, attempts, resp, q.sourceARN(ev)))
+	case p.deadLetter != "":
+		q.deliver(ctx, ev, p.deadLetter, ev.Payload)
+	}
+}
+
+// deliver enqueues payload for a destination function (same account).
+func (q *Queue) deliver(ctx context.Context, ev Event, target string, payload []byte) {
+	ref, err := arn.ParseFunctionName(target)
+	if err != nil || (ref.Account != "" && ref.Account != ev.Account) {
+		q.opts.Logger.Warn("async: skipping an unusable destination", "destination", target)
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err = q.Enqueue(dctx, Event{
+		RequestID: ev.RequestID + "/" + ref.Name, Account: ev.Account, Function: ref.Name,
+		Qualifier: ref.Qualifier, Payload: payload, InvokedARN: target,
+	})
+	if err != nil {
+		q.opts.Logger.Warn("async: destination delivery failed", "destination", target, "err", err)
+	}
+}
+
+// record is Lambda's destination document for an asynchronous invocation.
+func record(ev Event, condition string, attempts int, resp invoke.Response, source string) []byte {
+	rc := map[string]any{"statusCode": 200, "executedVersion": resp.ExecutedVersion}
+	if resp.FunctionError != "" {
+		rc["functionError"] = resp.FunctionError
+	}
+	doc := map[string]any{
+		"version":   "1.0",
+		"timestamp": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		"requestContext": map[string]any{
+			"requestId": ev.RequestID, "functionArn": source, "condition": condition, "approximateInvokeCount": attempts,
+		},
+		"requestPayload":  rawOrString(ev.Payload),
+		"responseContext": rc,
+	}
+	if resp.Payload != nil {
+		doc["responsePayload"] = rawOrString(resp.Payload)
+	}
+	b, _ := json.Marshal(doc)
+	return b
+}
+
+func rawOrString(b []byte) any {
+	if json.Valid(b) {
+		return json.RawMessage(b)
+	}
+	return string(b)
 }

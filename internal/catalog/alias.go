@@ -126,6 +126,7 @@ func (c *Catalog) DeleteAlias(ctx context.Context, account, name, alias string) 
 		}
 		delete(f.Aliases, alias)
 		delete(f.Policies, alias)
+		delete(f.EventConfigs, alias)
 		return nil
 	})
 	if err == errUnchanged {

@@ -173,6 +173,8 @@ type Function struct {
 	Policies map[string]*Policy
 	Tags     map[string]string
 	Reserved *int
+	// EventConfigs by qualifier ("" for the unqualified function).
+	EventConfigs map[string]*EventConfig `json:",omitempty"`
 
 	rev uint64
 }

@@ -189,7 +189,7 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 		return err
 	}
 	defer inv.Close()
-	events, err := async.Open(ctx, st, async.Options{Invoker: inv, Logger: log})
+	events, err := async.Open(ctx, st, async.Options{Invoker: inv, Functions: cat, Logger: log})
 	if err != nil {
 		return err
 	}

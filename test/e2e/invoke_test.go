@@ -465,3 +465,63 @@ func TestInvokeEvent(t *testing.T) {
 	_, err = cl.Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String("nope"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{}`)})
 	wantErr(t, err, "ResourceNotFoundException", 404, "event for a missing function")
 }
+
+// TestEventInvokeConfigAndDestinations: retries and destinations follow
+// the function's event invoke configuration.
+func TestEventInvokeConfigAndDestinations(t *testing.T) {
+	requireExecution(t)
+	t.Parallel()
+	c := newAccount(t, shared, "event-config")
+	cl := lambdaClient(shared, c)
+	createFn(t, cl, "src", "provided.al2023", "bootstrap", goFunction(t), nil, 3, 128)
+	sink := makeZip(t, zipEntry{name: "app.py", body: "import json\ndef main(event, context):\n    print('SINK', json.dumps(event, sort_keys=True))\n    return {}\n"})
+	createFn(t, cl, "sink", "python3.12", "app.main", sink, nil, 5, 128)
+	sinkARN := "arn:aws:lambda:local:" + c.AccountId + ":function:sink"
+	put, err := cl.PutFunctionEventInvokeConfig(ctxT(t), &lambda.PutFunctionEventInvokeConfigInput{
+		FunctionName: aws.String("src"), MaximumRetryAttempts: aws.Int32(0), MaximumEventAgeInSeconds: aws.Int32(600),
+		DestinationConfig: &types.DestinationConfig{
+			OnSuccess: &types.OnSuccess{Destination: aws.String(sinkARN)},
+			OnFailure: &types.OnFailure{Destination: aws.String(sinkARN)},
+		},
+	})
+	if err != nil || aws.ToInt32(put.MaximumRetryAttempts) != 0 || put.LastModified == nil {
+		t.Fatalf("put event invoke config: %v %+v", err, put)
+	}
+	got, err := cl.GetFunctionEventInvokeConfig(ctxT(t), &lambda.GetFunctionEventInvokeConfigInput{FunctionName: aws.String("src")})
+	if err != nil || aws.ToString(got.DestinationConfig.OnFailure.Destination) != sinkARN {
+		t.Fatalf("get: %v %+v", err, got)
+	}
+	_, err = cl.PutFunctionEventInvokeConfig(ctxT(t), &lambda.PutFunctionEventInvokeConfigInput{
+		FunctionName: aws.String("src"), MaximumRetryAttempts: aws.Int32(5),
+	})
+	wantErr(t, err, "InvalidParameterValueException", 400, "5 retries")
+
+	for _, payload := range []string{`{"value":"ok-event"}`, `{"mode":"error","value":"bad-event"}`} {
+		if _, err := cl.Invoke(ctxT(t), &lambda.InvokeInput{FunctionName: aws.String("src"), InvocationType: types.InvocationTypeEvent, Payload: []byte(payload)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		logs, _, _ := emberCLI(t, c, nil, "logs", "sink", "--endpoint", shared.endpoint)
+		okSeen := strings.Contains(logs, `"condition": "Success"`) && strings.Contains(logs, "ok-event")
+		failSeen := strings.Contains(logs, `"condition": "RetriesExhausted"`) && strings.Contains(logs, "boom: bad-event")
+		if okSeen && failSeen {
+			// MaximumRetryAttempts 0: the failing event ran exactly once.
+			srcLogs, _, _ := emberCLI(t, c, nil, "logs", "src", "--endpoint", shared.endpoint)
+			if n := strings.Count(srcLogs, "REPORT RequestId"); n != 2 {
+				t.Fatalf("source ran %d times, want 2 (no retries):\n%s", n, srcLogs)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("destination records missing; sink logs:\n%s", logs)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if _, err := cl.DeleteFunctionEventInvokeConfig(ctxT(t), &lambda.DeleteFunctionEventInvokeConfigInput{FunctionName: aws.String("src")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cl.GetFunctionEventInvokeConfig(ctxT(t), &lambda.GetFunctionEventInvokeConfigInput{FunctionName: aws.String("src")})
+	wantErr(t, err, "ResourceNotFoundException", 404, "deleted config")
+}
