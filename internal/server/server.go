@@ -5,6 +5,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -293,7 +295,13 @@ func openDriver(cfg Config, log *slog.Logger) (sandbox.Driver, string, error) {
 	if cfg.Driver == "none" {
 		return nil, "the server was started with --driver none", nil
 	}
-	d, err := linux.New(linux.Options{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), Logger: log})
+	// The cgroup parent is derived from the (locked) data directory, so it
+	// is this server's alone and what a crashed run left can be reclaimed.
+	sum := sha256.Sum256([]byte(cfg.DataDir))
+	d, err := linux.New(linux.Options{
+		StateDir: filepath.Join(cfg.DataDir, "sandboxes"), CgroupParent: "ember/" + hex.EncodeToString(sum[:6]),
+		Reclaim: true, Logger: log,
+	})
 	if err == nil {
 		log.Info("sandbox driver ready", "driver", "linux")
 		return d, "", nil

@@ -450,3 +450,44 @@ func readKey(path, key string) (int64, error) {
 	}
 	return 0, fmt.Errorf("%s: no %s", path, key)
 }
+
+// open returns the cgroup of an existing sandbox id without creating it.
+func (h *cgroupHost) open(id string) *cgroup {
+	cg := &cgroup{host: h}
+	if h.v2 {
+		cg.dir = filepath.Join(h.v2Root, h.parent, id)
+		cg.dirs = []string{cg.dir}
+		return cg
+	}
+	cg.v1 = map[string]string{}
+	for c, m := range h.v1 {
+		d := filepath.Join(m, h.parent, id)
+		cg.v1[c] = d
+		if !contains(cg.dirs, d) {
+			cg.dirs = append(cg.dirs, d)
+		}
+	}
+	return cg
+}
+
+// leftovers lists the sandbox cgroups under the parent: after a crash of
+// the process that owned the parent, they belong to nobody.
+func (h *cgroupHost) leftovers() []string {
+	var root string
+	if h.v2 {
+		root = filepath.Join(h.v2Root, h.parent)
+	} else {
+		root = filepath.Join(h.v1["memory"], h.parent)
+	}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids
+}

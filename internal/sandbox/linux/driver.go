@@ -31,6 +31,11 @@ type Options struct {
 	// CgroupParent is the cgroup, relative to each hierarchy's root, under
 	// which sandbox cgroups are made. Default "ember".
 	CgroupParent string
+	// Reclaim, when set, tears down at start whatever an earlier process
+	// left under CgroupParent and in StateDir (after a crash or SIGKILL).
+	// Set it only when CgroupParent and StateDir belong to this process
+	// alone (ember's server derives them from its locked data directory).
+	Reclaim bool
 	// InitArgs re-executes ember as a sandbox init. Default
 	// {"/proc/self/exe", InitCommand}; the binary must call RunInit when
 	// IsInit is true.
@@ -129,6 +134,9 @@ func New(opts Options) (*Driver, error) {
 	if err := os.Chmod(opts.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("linux sandbox: state dir: %w", err)
 	}
+	if opts.Reclaim {
+		reclaim(cg, opts.StateDir, opts.Logger)
+	}
 	runtime.LockOSThread()
 	hostNet, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	runtime.UnlockOSThread()
@@ -190,3 +198,22 @@ func IsInit() bool {
 }
 
 var errNotInit = errors.New("linux sandbox: RunInit called outside a sandbox")
+
+// reclaim kills and removes sandboxes an earlier, crashed process left.
+func reclaim(h *cgroupHost, stateDir string, log *slog.Logger) {
+	ids := h.leftovers()
+	for _, id := range ids {
+		cg := h.open(id)
+		cg.kill()
+		if err := cg.remove(); err != nil && log != nil {
+			log.Warn("linux sandbox: leftover cgroup not removed", "id", id, "err", err)
+		}
+	}
+	ents, _ := os.ReadDir(stateDir)
+	for _, e := range ents {
+		os.RemoveAll(filepath.Join(stateDir, e.Name()))
+	}
+	if log != nil && (len(ids) > 0 || len(ents) > 0) {
+		log.Info("linux sandbox: reclaimed what an earlier run left", "cgroups", len(ids), "state_dirs", len(ents))
+	}
+}
