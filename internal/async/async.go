@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -409,4 +410,15 @@ func rawOrString(b []byte) any {
 		return json.RawMessage(b)
 	}
 	return string(b)
+}
+
+// WriteMetrics writes the queue's counters in Prometheus' text format.
+func (q *Queue) WriteMetrics(w io.Writer) {
+	st := q.Stats()
+	fmt.Fprintf(w, "# HELP ember_events_total Asynchronous events by outcome.\n# TYPE ember_events_total counter\n")
+	fmt.Fprintf(w, "ember_events_total{outcome=\"succeeded\"} %d\n", st.Succeeded)
+	fmt.Fprintf(w, "ember_events_total{outcome=\"function_error\"} %d\n", st.FunctionErrors)
+	fmt.Fprintf(w, "ember_events_total{outcome=\"retried\"} %d\n", st.Retried)
+	fmt.Fprintf(w, "ember_events_total{outcome=\"dropped\"} %d\n", st.Dropped)
+	fmt.Fprintf(w, "ember_events_total{outcome=\"redelivered\"} %d\n", st.Redelivered)
 }

@@ -130,7 +130,8 @@ type Service struct {
 	stop chan struct{}
 	done chan struct{}
 
-	limits *limiter
+	limits  *limiter
+	metrics counters
 
 	stems     chan sandbox.Sandbox // ready generic sandboxes
 	refill    chan struct{}
@@ -359,6 +360,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	}
 	done, err := s.limits.admit(ctx, f)
 	if err != nil {
+		s.count(Response{}, nil, err)
 		return Response{}, err
 	}
 	defer done()
@@ -369,6 +371,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	key := poolKey(f, cfg)
 	in, err := s.acquire(ctx, key)
 	if err != nil {
+		s.count(Response{}, nil, err)
 		return Response{}, err
 	}
 	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID}
@@ -376,12 +379,15 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 		s.retireStale(key)
 		in, resp, err = s.coldStart(ctx, f, cfg, key, reqID, req)
 		if in == nil || err != nil {
+			resp.Cold = true
+			s.count(resp, nil, err)
 			return resp, err
 		}
 		resp.Cold = true
 	}
 	out, healthy := in.invoke(ctx, s, cfg, reqID, req, payload)
 	out.Cold = resp.Cold
+	s.count(out, in, nil)
 	s.release(in, healthy)
 	return out, nil
 }

@@ -455,3 +455,22 @@ func TestConcurrencyLimits(t *testing.T) {
 		t.Fatalf("after the others finished: %v", out)
 	}
 }
+
+func TestMetricsCountStartPaths(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.create(t, "f", 3)
+	e.invoke(t, "f", `{}`)
+	e.invoke(t, "f", `{}`)
+	e.invoke(t, "f", `{}`)
+	var b strings.Builder
+	e.svc.WriteMetrics(&b)
+	for _, want := range []string{
+		`ember_invocations_total{start="warm"} 2`,
+		`ember_invocations_total{start="new_sandbox"} 1`,
+		`ember_sandboxes{state="idle"} 1`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, b.String())
+		}
+	}
+}
