@@ -255,9 +255,6 @@ func set[T any](dst *T, src *T) {
 	}
 }
 
-// arnQualifier is the qualifier shown in FunctionArn for a request.
-func arnQualifier(q string) string { return q }
-
 func (s *Server) getFunction(ctx context.Context, c *call) (int, any, error) {
 	t, err := s.function(ctx, c, "lambda:GetFunction", false)
 	if err != nil {
@@ -268,7 +265,7 @@ func (s *Server) getFunction(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	out := map[string]any{
-		"Configuration": s.render(t.fn.Account, t.fn.Name, cfg, arnQualifier(t.qualifier), t.owner),
+		"Configuration": s.render(t.fn.Account, t.fn.Name, cfg, t.qualifier, t.owner),
 	}
 	code := map[string]string{"RepositoryType": "S3"}
 	if t.owner {
@@ -297,7 +294,7 @@ func (s *Server) getFunctionConfiguration(ctx context.Context, c *call) (int, an
 	if err != nil {
 		return 0, nil, err
 	}
-	return 200, s.render(t.fn.Account, t.fn.Name, cfg, arnQualifier(t.qualifier), t.owner), nil
+	return 200, s.render(t.fn.Account, t.fn.Name, cfg, t.qualifier, t.owner), nil
 }
 
 type updateConfigurationRequest struct {

@@ -435,7 +435,7 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 	if victim != nil {
 		// The victim's slot passes to the caller; tearing it down is not
 		// the caller's wait.
-		go s.destroySlot(victim)
+		go victim.close()
 	}
 	return nil, nil
 }
@@ -496,15 +496,10 @@ func (s *Service) release(in *instance, healthy bool) {
 
 // destroy tears a sandbox down and frees its slot.
 func (s *Service) destroy(in *instance) {
-	s.destroySlot(in)
+	in.close()
 	s.mu.Lock()
 	s.live--
 	s.mu.Unlock()
-}
-
-// destroySlot tears a sandbox down but keeps its slot counted.
-func (s *Service) destroySlot(in *instance) {
-	in.close()
 }
 
 // codePath extracts a bundle once per code object and returns its
