@@ -43,6 +43,7 @@ var errorTable = []struct {
 	{account.ErrNotFound, 404, "ResourceNotFoundException", ""},
 	{store.ErrNotFound, 404, "ResourceNotFoundException", "The resource you requested does not exist."},
 	{errUnknownRoute, 404, "UnknownOperationException", ""},
+	{errProvisionedNotFound, 404, "ProvisionedConcurrencyConfigNotFoundException", ""},
 	{invoke.ErrThrottled, 429, "TooManyRequestsException", ""},
 	{invoke.ErrTooLarge, 413, "RequestTooLargeException", ""},
 	{invoke.ErrBadPayload, 400, "InvalidRequestContentException", ""},

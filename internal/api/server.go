@@ -43,22 +43,25 @@ type Deps struct {
 	Logs LogReader
 	// Events stores Event invocations; nil refuses them.
 	Events Enqueuer
+	// Provisioner keeps provisioned sandboxes; nil refuses the API.
+	Provisioner Provisioner
 }
 
 // Server is the HTTP handler for the whole API.
 type Server struct {
-	cat      *catalog.Catalog
-	accts    *account.Service
-	ring     *keyring.Keyring
-	log      *slog.Logger
-	ready    func() bool
-	public   string
-	invoker  Invoker
-	logs     LogReader
-	events   Enqueuer
-	verifier *sigv4.Verifier
-	mux      *http.ServeMux
-	now      func() time.Time
+	cat         *catalog.Catalog
+	accts       *account.Service
+	ring        *keyring.Keyring
+	log         *slog.Logger
+	ready       func() bool
+	public      string
+	invoker     Invoker
+	logs        LogReader
+	events      Enqueuer
+	provisioner Provisioner
+	verifier    *sigv4.Verifier
+	mux         *http.ServeMux
+	now         func() time.Time
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -66,7 +69,7 @@ var _ http.Handler = (*Server)(nil)
 // New builds the API handler.
 func New(d Deps) *Server {
 	s := &Server{cat: d.Catalog, accts: d.Accounts, ring: d.Keyring, log: d.Logger, ready: d.Ready, public: strings.TrimRight(d.PublicURL, "/"), now: time.Now,
-		invoker: d.Invoker, logs: d.Logs, events: d.Events}
+		invoker: d.Invoker, logs: d.Logs, events: d.Events, provisioner: d.Provisioner}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

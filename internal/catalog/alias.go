@@ -127,6 +127,7 @@ func (c *Catalog) DeleteAlias(ctx context.Context, account, name, alias string) 
 		delete(f.Aliases, alias)
 		delete(f.Policies, alias)
 		delete(f.EventConfigs, alias)
+		delete(f.Provisioned, alias)
 		return nil
 	})
 	if err == errUnchanged {

@@ -175,6 +175,8 @@ type Function struct {
 	Reserved *int
 	// EventConfigs by qualifier ("" for the unqualified function).
 	EventConfigs map[string]*EventConfig `json:",omitempty"`
+	// Provisioned concurrency by qualifier (versions and aliases only).
+	Provisioned map[string]*Provisioned `json:",omitempty"`
 
 	rev uint64
 }

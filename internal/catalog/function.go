@@ -427,6 +427,7 @@ func (c *Catalog) Delete(ctx context.Context, account, name, qualifier string) e
 		f.Versions = slices.DeleteFunc(slices.Clone(f.Versions), func(v int) bool { return v == n })
 		delete(f.Policies, qualifier)
 		delete(f.EventConfigs, qualifier)
+		delete(f.Provisioned, qualifier)
 		victim = f
 		return nil
 	})

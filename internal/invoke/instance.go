@@ -28,6 +28,7 @@ type instance struct {
 	initDuration time.Duration
 	fresh        bool // no invocation has run yet (the next one reports Init Duration)
 	stem         bool // specialised from a warming-pool stem cell
+	provisioned  bool // kept ready for provisioned concurrency (under Service.mu)
 
 	logs *capture // the sandbox's stdout and stderr
 

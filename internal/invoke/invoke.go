@@ -133,6 +133,14 @@ type Service struct {
 	limits  *limiter
 	metrics counters
 
+	// Provisioned concurrency: targets by account/function/qualifier, and
+	// live provisioned sandboxes by pool key (under mu).
+	provMu   sync.Mutex
+	targets  map[string]provTarget
+	provLive map[string]int
+	provKick chan struct{}
+	provDone chan struct{}
+
 	stems     chan sandbox.Sandbox // ready generic sandboxes
 	refill    chan struct{}
 	stemsDone chan struct{}
@@ -145,6 +153,7 @@ func New(opts Options) (*Service, error) {
 	s := &Service{
 		opts: opts, codeDir: filepath.Join(opts.DataDir, "code"), rtDir: filepath.Join(opts.DataDir, "runtime"),
 		idle: map[string][]*instance{}, codeOnce: map[string]*sync.Mutex{}, limits: newLimiter(opts.Catalog),
+		targets: map[string]provTarget{}, provLive: map[string]int{}, provKick: make(chan struct{}, 1), provDone: make(chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if err := os.MkdirAll(s.codeDir, 0o711); err != nil {
@@ -158,6 +167,11 @@ func New(opts Options) (*Service, error) {
 	}
 	os.Chmod(opts.DataDir, 0o711) // sandboxes' uids must traverse it to their code
 	go s.janitor()
+	if opts.Driver != nil {
+		go s.provisioner()
+	} else {
+		close(s.provDone)
+	}
 	s.stems = make(chan sandbox.Sandbox, max(opts.WarmPool, 1))
 	s.refill = make(chan struct{}, 1)
 	s.stemsDone = make(chan struct{})
@@ -243,6 +257,7 @@ func (s *Service) Close() error {
 	close(s.stop)
 	<-s.done
 	<-s.stemsDone
+	<-s.provDone
 	for _, in := range all {
 		s.destroy(in)
 	}
@@ -270,7 +285,7 @@ func (s *Service) janitor() {
 			for k, list := range s.idle {
 				keep := list[:0]
 				for _, in := range list {
-					if now.Sub(in.lastUsed) > s.opts.IdleTTL {
+					if !in.provisioned && now.Sub(in.lastUsed) > s.opts.IdleTTL {
 						old = append(old, in)
 					} else {
 						keep = append(keep, in)
@@ -418,14 +433,27 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 		// It died while idle (e.g. its runtime exited after answering):
 		// never hand a dead sandbox to an invocation.
 		s.live--
+		s.unprovisionLocked(in)
 		go in.close()
+	}
+	s.mu.Unlock()
+	return nil, s.reserveSlot()
+}
+
+// reserveSlot counts a new sandbox against MaxSandboxes, evicting the least
+// recently used idle one when the node is full, or refuses.
+func (s *Service) reserveSlot() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
 	}
 	var victim *instance
 	if s.live >= s.opts.MaxSandboxes {
 		victim = s.evictLocked()
 		if victim == nil {
 			s.mu.Unlock()
-			return nil, &ThrottleError{Reason: ReasonNodeCapacity, RetryAfter: time.Second,
+			return &ThrottleError{Reason: ReasonNodeCapacity, RetryAfter: time.Second,
 				Message: fmt.Sprintf("Rate Exceeded. All %d sandboxes of this node are busy.", s.opts.MaxSandboxes)}
 		}
 	} else {
@@ -437,7 +465,7 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 		// the caller's wait.
 		go victim.close()
 	}
-	return nil, nil
+	return nil
 }
 
 // retireStale tears down idle sandboxes of the same function version made
@@ -465,6 +493,9 @@ func (s *Service) evictLocked() *instance {
 	var v *instance
 	for k, list := range s.idle {
 		for i, in := range list {
+			if in.provisioned {
+				continue
+			}
 			if v == nil || in.lastUsed.Before(v.lastUsed) {
 				vk, vi, v = k, i, in
 			}
@@ -499,7 +530,9 @@ func (s *Service) destroy(in *instance) {
 	in.close()
 	s.mu.Lock()
 	s.live--
+	s.unprovisionLocked(in)
 	s.mu.Unlock()
+	s.kickProvisioner()
 }
 
 // codePath extracts a bundle once per code object and returns its

@@ -474,3 +474,41 @@ func TestMetricsCountStartPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestProvisionedConcurrency(t *testing.T) {
+	e := newEnv(t, Options{IdleTTL: 200 * time.Millisecond})
+	e.create(t, "f", 3)
+	ctx := context.Background()
+	if _, err := e.cat.Publish(ctx, acct, "f", catalog.PublishInput{}); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Provision(acct, "f", "1", 2)
+	waitUntil(t, "2 provisioned sandboxes", func() bool { return e.svc.ProvisionedReady(ctx, acct, "f", "1") == 2 })
+	// Idle TTL does not reclaim them.
+	time.Sleep(600 * time.Millisecond)
+	if n := e.svc.ProvisionedReady(ctx, acct, "f", "1"); n != 2 {
+		t.Fatalf("provisioned sandboxes reclaimed: %d left", n)
+	}
+	resp, err := e.svc.Invoke(ctx, Request{Account: acct, Function: "f", Qualifier: "1", LogTail: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Cold || strings.Contains(string(resp.LogTail), "Init Duration") {
+		t.Fatalf("a provisioned invocation must be warm:\n%s", resp.LogTail)
+	}
+	// Lowering the target gives the surplus back; it then expires.
+	e.svc.Provision(acct, "f", "1", 0)
+	waitUntil(t, "no provisioned sandboxes", func() bool { return e.svc.ProvisionedReady(ctx, acct, "f", "1") == 0 })
+	waitUntil(t, "idle reclaim of the former provisioned sandboxes", func() bool { return e.svc.Idle() == 0 })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -200,7 +200,7 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	var serving atomic.Bool
 	handler := api.New(api.Deps{
 		Catalog: cat, Accounts: accts, Keyring: ring, Logger: log, PublicURL: cfg.PublicURL,
-		Invoker: inv, Logs: logStore, Events: events,
+		Invoker: inv, Logs: logStore, Events: events, Provisioner: provisioner(driver, inv),
 		Ready: func() bool { return serving.Load() && st.Healthy() },
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -326,4 +326,13 @@ func debugMux() *http.ServeMux {
 	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	return m
+}
+
+// provisioner is the invoke service when sandboxes can run, else nil (the
+// provisioned concurrency API then refuses requests).
+func provisioner(driver sandbox.Driver, inv *invoke.Service) api.Provisioner {
+	if driver == nil {
+		return nil
+	}
+	return inv
 }

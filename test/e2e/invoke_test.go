@@ -525,3 +525,52 @@ func TestEventInvokeConfigAndDestinations(t *testing.T) {
 	_, err = cl.GetFunctionEventInvokeConfig(ctxT(t), &lambda.GetFunctionEventInvokeConfigInput{FunctionName: aws.String("src")})
 	wantErr(t, err, "ResourceNotFoundException", 404, "deleted config")
 }
+
+func TestProvisionedConcurrency(t *testing.T) {
+	requireExecution(t)
+	t.Parallel()
+	c := newAccount(t, shared, "provisioned")
+	cl := lambdaClient(shared, c)
+	createFn(t, cl, "pc", "provided.al2023", "bootstrap", goFunction(t), nil, 3, 128)
+	if _, err := cl.PublishVersion(ctxT(t), &lambda.PublishVersionInput{FunctionName: aws.String("pc")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cl.PutProvisionedConcurrencyConfig(ctxT(t), &lambda.PutProvisionedConcurrencyConfigInput{
+		FunctionName: aws.String("pc"), Qualifier: aws.String("$LATEST"), ProvisionedConcurrentExecutions: aws.Int32(1),
+	})
+	wantErr(t, err, "InvalidParameterValueException", 400, "provisioned $LATEST")
+	put, err := cl.PutProvisionedConcurrencyConfig(ctxT(t), &lambda.PutProvisionedConcurrencyConfigInput{
+		FunctionName: aws.String("pc"), Qualifier: aws.String("1"), ProvisionedConcurrentExecutions: aws.Int32(2),
+	})
+	if err != nil || aws.ToInt32(put.RequestedProvisionedConcurrentExecutions) != 2 {
+		t.Fatalf("put: %v %+v", err, put)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := cl.GetProvisionedConcurrencyConfig(ctxT(t), &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String("pc"), Qualifier: aws.String("1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == types.ProvisionedConcurrencyStatusEnumReady && aws.ToInt32(got.AvailableProvisionedConcurrentExecutions) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never READY: %+v", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The first invocation finds an initialised sandbox: no Init Duration.
+	r := invokeFn(t, cl, "pc", "1", `{"value":"p"}`)
+	if r.payload["echo"] != "p" || strings.Contains(r.log, "Init Duration") {
+		t.Fatalf("provisioned invoke was not warm: %+v\n%s", r.payload, r.log)
+	}
+	list, err := cl.ListProvisionedConcurrencyConfigs(ctxT(t), &lambda.ListProvisionedConcurrencyConfigsInput{FunctionName: aws.String("pc")})
+	if err != nil || len(list.ProvisionedConcurrencyConfigs) != 1 || !strings.HasSuffix(aws.ToString(list.ProvisionedConcurrencyConfigs[0].FunctionArn), ":pc:1") {
+		t.Fatalf("list: %v %+v", err, list)
+	}
+	if _, err := cl.DeleteProvisionedConcurrencyConfig(ctxT(t), &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String("pc"), Qualifier: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cl.GetProvisionedConcurrencyConfig(ctxT(t), &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String("pc"), Qualifier: aws.String("1")})
+	wantErr(t, err, "ProvisionedConcurrencyConfigNotFoundException", 404, "deleted provisioned config")
+}
