@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,4 +129,39 @@ func BenchmarkInvokeCold(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	reportPercentiles(b, lat)
+}
+
+// BenchmarkInvokeThroughput: a trivial aws-lambda-go function invoked by
+// C concurrent callers through aws-sdk-go-v2; reports invocations/s once C
+// warm sandboxes exist.
+func BenchmarkInvokeThroughput(b *testing.B) {
+	cl := benchSetup(b, "tput")
+	in := &lambda.InvokeInput{FunctionName: aws.String("tput"), Payload: []byte(`{"value":"bench"}`)}
+	for _, conc := range []int{1, 4, 16, 64} {
+		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
+			// Warm up: C sandboxes, made by C simultaneous calls.
+			run := func(n int) {
+				var wg sync.WaitGroup
+				per := (n + conc - 1) / conc
+				for range conc {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for range per {
+							if out, err := cl.Invoke(ctxT(b), in); err != nil || out.FunctionError != nil {
+								b.Errorf("invoke: %v", err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+			}
+			run(conc)
+			b.ResetTimer()
+			start := time.Now()
+			run(b.N)
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "invokes/s")
+		})
+	}
 }
