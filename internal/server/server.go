@@ -74,7 +74,9 @@ func Defaults() Config {
 		IdleTTL:            10 * time.Minute,
 		MaxSandboxes:       64,
 		WarmPool:           2,
-		ShutdownGrace:      15 * time.Second,
+		// Long enough for the longest function (15 min) to finish: a
+		// stop never cuts an accepted synchronous call.
+		ShutdownGrace: 15*time.Minute + 30*time.Second,
 	}
 }
 
