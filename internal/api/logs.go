@@ -40,6 +40,19 @@ func (s *Server) functionLogs(ctx context.Context, c *call) (int, any, error) {
 		}
 	}
 	follow := q.Get("follow") == "true"
+	if follow {
+		// A follower would hold a graceful shutdown open: end it then.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-s.draining:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	w := c.w
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(200)

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ember-run/ember/internal/account"
@@ -59,6 +60,8 @@ type Server struct {
 	logs        LogReader
 	events      Enqueuer
 	provisioner Provisioner
+	draining    chan struct{}
+	drainOnce   sync.Once
 	verifier    *sigv4.Verifier
 	mux         *http.ServeMux
 	now         func() time.Time
@@ -69,7 +72,8 @@ var _ http.Handler = (*Server)(nil)
 // New builds the API handler.
 func New(d Deps) *Server {
 	s := &Server{cat: d.Catalog, accts: d.Accounts, ring: d.Keyring, log: d.Logger, ready: d.Ready, public: strings.TrimRight(d.PublicURL, "/"), now: time.Now,
-		invoker: d.Invoker, logs: d.Logs, events: d.Events, provisioner: d.Provisioner}
+		invoker: d.Invoker, logs: d.Logs, events: d.Events, provisioner: d.Provisioner,
+		draining: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -270,4 +274,10 @@ func decode(body []byte, v any) error {
 		return fmt.Errorf("%w: Could not parse request body into json: %v", errBadRequest, err)
 	}
 	return nil
+}
+
+// Drain ends long-lived streams (log followers) so a graceful shutdown is
+// not held open by them; requests such as invocations run to completion.
+func (s *Server) Drain() {
+	s.drainOnce.Do(func() { close(s.draining) })
 }

@@ -249,6 +249,7 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	}
 	log.Info("ember shutting down")
 	serving.Store(false)
+	handler.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
