@@ -77,7 +77,7 @@ func (s *Server) getEventConfig(ctx context.Context, c *call) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	ec, ok := t.fn.EventConfigs[qualifierKey(t.qualifier)]
+	ec, ok := t.fn.EventConfigOf(t.qualifier)
 	if !ok {
 		return 0, nil, notFoundEventConfig(s, t)
 	}
@@ -118,13 +118,6 @@ func (s *Server) listEventConfigs(ctx context.Context, c *call) (int, any, error
 		resp["NextMarker"] = next
 	}
 	return 200, resp, nil
-}
-
-func qualifierKey(q string) string {
-	if q == catalog.Latest {
-		return ""
-	}
-	return q
 }
 
 func notFoundEventConfig(s *Server, t target) error {

@@ -126,3 +126,9 @@ func (f *Function) EventConfigFor(qualifier string) (EventConfig, bool) {
 	}
 	return EventConfig{}, false
 }
+
+// EventConfigOf returns exactly the configuration set on qualifier.
+func (f *Function) EventConfigOf(qualifier string) (*EventConfig, bool) {
+	ec, ok := f.EventConfigs[qualifierKey(qualifier)]
+	return ec, ok
+}
