@@ -118,6 +118,13 @@ func (in *instance) memoryUsedMB(fresh bool) int {
 	return in.peakMB
 }
 
+// cachedMemoryMB is the last peak figure while it is recent enough to report.
+func (in *instance) cachedMemoryMB() (int, bool) {
+	in.peakMu.Lock()
+	defer in.peakMu.Unlock()
+	return in.peakMB, !in.peakRead.IsZero() && time.Since(in.peakRead) <= peakEvery
+}
+
 const peakEvery = time.Second
 
 // report writes END and REPORT and stores the invocation's log. The
@@ -159,6 +166,10 @@ func (in *instance) report(s *Service, reqID, version string, start time.Time, d
 	if wantTail || status != "" {
 		// Failures are rare and their sandbox is about to go: read it now.
 		return finish(in.memoryUsedMB(status != ""))
+	}
+	if mb, ok := in.cachedMemoryMB(); ok {
+		finish(mb) // formatting and a queued append: cheaper than a goroutine
+		return ""
 	}
 	go func() { finish(in.memoryUsedMB(false)) }()
 	return ""

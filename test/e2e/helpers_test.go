@@ -183,7 +183,11 @@ func (s *server) start() error {
 		return err
 	}
 	fmt.Fprintf(logf, "==== e2e: starting ember server --data %s --listen %s at %s ====\n", s.dir, addr, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(emberBin, "server", "--data", s.dir, "--listen", addr, "--region", testRegion)
+	args := []string{"server", "--data", s.dir, "--listen", addr, "--region", testRegion}
+	// EMBER_E2E_SERVER_ARGS adds flags, e.g. "--debug-listen 127.0.0.1:6061"
+	// to profile the server while a benchmark runs.
+	args = append(args, strings.Fields(os.Getenv("EMBER_E2E_SERVER_ARGS"))...)
+	cmd := exec.Command(emberBin, args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Env = cleanEnv()

@@ -367,7 +367,11 @@ func (s *Sandbox) copy(w io.Writer, r *os.File) {
 	if w == nil {
 		w = io.Discard
 	}
-	c := &copier{r: r, w: w, flushes: make(chan chan struct{}, 1), done: make(chan struct{})}
+	rc, err := r.SyscallConn()
+	if err != nil { // an *os.File from os.Pipe always has one
+		panic(err)
+	}
+	c := &copier{rc: rc, w: w, buf: make([]byte, 32<<10), done: make(chan struct{})}
 	s.mu.Lock()
 	s.copiersList = append(s.copiersList, c)
 	s.mu.Unlock()
@@ -378,7 +382,7 @@ func (s *Sandbox) copy(w io.Writer, r *os.File) {
 	}()
 }
 
-// Flush waits until both output pipes are drained into the Spec's writers.
+// Flush delivers everything the runtime wrote so far to the Spec's writers.
 func (s *Sandbox) Flush() {
 	s.mu.Lock()
 	cs := append([]*copier(nil), s.copiersList...)
@@ -388,56 +392,50 @@ func (s *Sandbox) Flush() {
 	}
 }
 
-// copier moves a pipe's bytes to a writer. A flush sets a read deadline
-// in the past: the blocked read returns once everything already in the
-// pipe has been read, and the copier acknowledges.
+// copier moves a pipe's bytes to a writer. Every read happens under mu and
+// drains the pipe until it would block, so a flush that takes mu and
+// drains once more has delivered every byte written before it began:
+// exact, and without waking the copier's goroutine (the invocation path
+// pays one uncontended lock and one read that returns EAGAIN).
 type copier struct {
-	r       *os.File
-	w       io.Writer
-	flushes chan chan struct{}
-	done    chan struct{}
+	rc   syscall.RawConn
+	w    io.Writer
+	mu   sync.Mutex
+	buf  []byte // guarded by mu
+	eof  bool   // guarded by mu
+	done chan struct{}
 }
 
 func (c *copier) run() {
 	defer close(c.done)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := c.r.Read(buf)
+	// Read calls drain whenever the pipe is readable and returns once drain
+	// reports the end (or the file is closed under it).
+	c.rc.Read(func(fd uintptr) bool { return c.drain(int(fd)) })
+}
+
+// drain reads fd until it would block (false) or is at its end (true).
+func (c *copier) drain(fd int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !c.eof {
+		n, err := unix.Read(fd, c.buf)
 		if n > 0 {
-			c.w.Write(buf[:n])
+			c.w.Write(c.buf[:n])
+			continue
 		}
-		switch {
-		case err == nil:
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			select {
-			case ack := <-c.flushes:
-				close(ack)
-			default:
-			}
-			c.r.SetReadDeadline(time.Time{})
-		default: // EOF or closed
-			return
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
 		}
+		c.eof = true // 0 bytes: every write end is closed; or a read error
 	}
+	return true
 }
 
 func (c *copier) flush() {
-	ack := make(chan struct{})
-	select {
-	case c.flushes <- ack:
-	default:
-		return
-	}
-	c.r.SetReadDeadline(time.Now())
-	select {
-	case <-ack:
-	case <-c.done:
-	case <-time.After(100 * time.Millisecond):
-		select {
-		case <-c.flushes:
-		default:
-		}
-	}
+	c.rc.Control(func(fd uintptr) { c.drain(int(fd)) })
 }
 
 func normalize(spec *sandbox.Spec) error {
