@@ -9,6 +9,7 @@ import (
 	"github.com/ember-run/ember/internal/account"
 	"github.com/ember-run/ember/internal/catalog"
 	"github.com/ember-run/ember/internal/invoke"
+	"github.com/ember-run/ember/internal/policy"
 	"github.com/ember-run/ember/internal/sigv4"
 	"github.com/ember-run/ember/internal/store"
 )
@@ -57,6 +58,8 @@ var errorTable = []struct {
 	{catalog.ErrPrecondition, 412, "PreconditionFailedException", ""},
 	{catalog.ErrPolicyLength, 400, "PolicyLengthExceededException", ""},
 	{catalog.ErrInvalid, 400, "InvalidParameterValueException", ""},
+	{policy.ErrWidens, 400, "InvalidParameterValueException", ""},
+	{policy.ErrInvalid, 400, "InvalidParameterValueException", ""},
 	{account.ErrInvalid, 400, "InvalidParameterValueException", ""},
 	{errBadParameter, 400, "InvalidParameterValueException", ""},
 	{errBadRequest, 400, "InvalidRequestContentException", ""},

@@ -9,12 +9,13 @@ import (
 
 	"github.com/ember-run/ember/internal/async"
 	"github.com/ember-run/ember/internal/invoke"
+	"github.com/ember-run/ember/internal/policy"
 )
 
 // Invoker runs invocations (invoke.Service implements it).
 type Invoker interface {
 	Invoke(ctx context.Context, req invoke.Request) (invoke.Response, error)
-	Resolve(ctx context.Context, account, function, qualifier string) (string, error)
+	Resolve(ctx context.Context, account, function, qualifier string, fragment *policy.Policy) (string, error)
 }
 
 // maxInvokeBody admits a 6 MB payload; larger bodies get 413.
@@ -27,6 +28,10 @@ type rawResponse struct {
 	headers map[string]string
 	body    []byte
 }
+
+// policyHeader carries a request-time policy fragment: JSON in the shape
+// of a security policy document that may only tighten the function's.
+const policyHeader = "X-Ember-Policy"
 
 func (s *Server) invoke(ctx context.Context, c *call) (int, any, error) {
 	t, err := s.function(ctx, c, "lambda:InvokeFunction", false)
@@ -57,8 +62,14 @@ func (s *Server) invoke(ctx context.Context, c *call) (int, any, error) {
 		}
 		clientContext = string(raw)
 	}
+	var fragment *policy.Policy
+	if hp := h.Get(policyHeader); hp != "" {
+		if fragment, err = policy.Parse([]byte(hp)); err != nil {
+			return 0, nil, fmt.Errorf("%s: %w", policyHeader, err)
+		}
+	}
 	if typ == "DryRun" {
-		v, err := s.invoker.Resolve(ctx, t.fn.Account, t.fn.Name, t.qualifier)
+		v, err := s.invoker.Resolve(ctx, t.fn.Account, t.fn.Name, t.qualifier, fragment)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -67,7 +78,7 @@ func (s *Server) invoke(ctx context.Context, c *call) (int, any, error) {
 	req := invoke.Request{
 		Account: t.fn.Account, Function: t.fn.Name, Qualifier: t.qualifier, Payload: c.body,
 		ClientContext: clientContext, InvokedARN: s.cat.ARN(t.fn.Account, t.fn.Name, t.qualifier),
-		LogTail: h.Get("X-Amz-Log-Type") == "Tail",
+		LogTail: h.Get("X-Amz-Log-Type") == "Tail", Policy: fragment,
 	}
 	if typ == "Event" {
 		if err := s.async(ctx, req, c.id); err != nil {
@@ -103,12 +114,13 @@ func (s *Server) async(ctx context.Context, req invoke.Request, requestID string
 	if s.events == nil {
 		return fmt.Errorf("%w: asynchronous invocation is not available on this server", invoke.ErrUnavailable)
 	}
-	if _, err := s.invoker.Resolve(ctx, req.Account, req.Function, req.Qualifier); err != nil {
+	if _, err := s.invoker.Resolve(ctx, req.Account, req.Function, req.Qualifier, req.Policy); err != nil {
 		return err
 	}
 	return s.events.Enqueue(ctx, async.Event{
 		RequestID: requestID, Account: req.Account, Function: req.Function, Qualifier: req.Qualifier,
 		Payload: req.Payload, InvokedARN: req.InvokedARN, ClientContext: req.ClientContext,
+		Policy: req.Policy,
 	})
 }
 

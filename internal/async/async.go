@@ -25,6 +25,7 @@ import (
 	"github.com/ember-run/ember/internal/arn"
 	"github.com/ember-run/ember/internal/catalog"
 	"github.com/ember-run/ember/internal/invoke"
+	"github.com/ember-run/ember/internal/policy"
 	"github.com/ember-run/ember/internal/store"
 )
 
@@ -89,14 +90,17 @@ func (o *Options) defaults() {
 
 // Event is what the stream stores.
 type Event struct {
-	RequestID     string    `json:"requestId"`
-	Account       string    `json:"account"`
-	Function      string    `json:"function"`
-	Qualifier     string    `json:"qualifier,omitempty"`
-	Payload       []byte    `json:"payload"`
-	InvokedARN    string    `json:"invokedArn,omitempty"`
-	ClientContext string    `json:"clientContext,omitempty"`
-	Accepted      time.Time `json:"accepted"`
+	RequestID     string `json:"requestId"`
+	Account       string `json:"account"`
+	Function      string `json:"function"`
+	Qualifier     string `json:"qualifier,omitempty"`
+	Payload       []byte `json:"payload"`
+	InvokedARN    string `json:"invokedArn,omitempty"`
+	ClientContext string `json:"clientContext,omitempty"`
+	// Policy is the request's X-Ember-Policy fragment, applied to every
+	// attempt.
+	Policy   *policy.Policy `json:"policy,omitempty"`
+	Accepted time.Time      `json:"accepted"`
 }
 
 // Stats counts what the workers did.
@@ -254,7 +258,7 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	resp, err := q.opts.Invoker.Invoke(ctx, invoke.Request{
 		Account: ev.Account, Function: ev.Function, Qualifier: ev.Qualifier, Payload: ev.Payload,
-		InvokedARN: ev.InvokedARN, ClientContext: ev.ClientContext,
+		InvokedARN: ev.InvokedARN, ClientContext: ev.ClientContext, Policy: ev.Policy,
 	})
 	switch {
 	case ctx.Err() != nil:
@@ -309,17 +313,17 @@ func (q *Queue) forget(id string) {
 	q.mu.Unlock()
 }
 
-// policy is what applies to one event: the function's event invoke
+// delivery is what applies to one event: the function's event invoke
 // configuration over the queue's defaults.
-type policy struct {
+type delivery struct {
 	retries              int
 	maxAge               time.Duration
 	onSuccess, onFailure string
 	deadLetter           string
 }
 
-func (q *Queue) policy(ctx context.Context, ev Event) policy {
-	p := policy{retries: len(q.opts.RetryDelays), maxAge: q.opts.MaxEventAge}
+func (q *Queue) policy(ctx context.Context, ev Event) delivery {
+	p := delivery{retries: len(q.opts.RetryDelays), maxAge: q.opts.MaxEventAge}
 	if q.opts.Functions == nil {
 		return p
 	}
@@ -356,7 +360,7 @@ func (q *Queue) sourceARN(ev Event) string {
 // failed sends a failed event to its on-failure destination (a record of
 // what happened) or, failing that, its dead-letter function (the original
 // event).
-func (q *Queue) failed(ctx context.Context, ev Event, p policy, condition string, attempts int, resp invoke.Response) {
+func (q *Queue) failed(ctx context.Context, ev Event, p delivery, condition string, attempts int, resp invoke.Response) {
 	switch {
 	case p.onFailure != "":
 		q.deliver(ctx, ev, p.onFailure, record(ev, condition, attempts, resp, q.sourceARN(ev)))

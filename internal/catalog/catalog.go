@@ -204,6 +204,10 @@ type Config struct {
 	CodeObject   string
 	LastModified time.Time
 	RevisionID   string
+	// Policy is the function's security policy document (policy.Parse
+	// accepts it), compact JSON; empty means the defaults. A published
+	// version freezes it with the rest of the configuration.
+	Policy json.RawMessage `json:",omitempty"`
 }
 
 // Alias points at a version, optionally splitting traffic with a second one.

@@ -53,7 +53,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(serverCmd(stderr), accountCmd(cf, stdout), keyCmd(cf, stdout))
 	fcf := &clientFlags{}
 	for _, c := range functionCmds(fcf, stdout, stderr) {
-		fcf.bindLocal(c)
+		if c.HasSubCommands() {
+			fcf.bind(c) // persistent: the subcommands take them
+		} else {
+			fcf.bindLocal(c)
+		}
 		root.AddCommand(c)
 	}
 	return root

@@ -20,7 +20,7 @@ import (
 )
 
 func functionCmds(cf *clientFlags, stdout, stderr io.Writer) []*cobra.Command {
-	return []*cobra.Command{deployCmd(cf, stdout, stderr), invokeCmd(cf, stdout, stderr), logsCmd(cf, stdout)}
+	return []*cobra.Command{deployCmd(cf, stdout, stderr), invokeCmd(cf, stdout, stderr), logsCmd(cf, stdout), policyCmd(cf, stdout)}
 }
 
 type deployFlags struct {
@@ -300,7 +300,7 @@ func zipDir(dir string) ([]byte, error) {
 }
 
 func invokeCmd(cf *clientFlags, stdout, stderr io.Writer) *cobra.Command {
-	var qualifier string
+	var qualifier, pol string
 	var tail bool
 	cmd := &cobra.Command{
 		Use:   "invoke NAME [JSON]",
@@ -329,6 +329,9 @@ func invokeCmd(cf *clientFlags, stdout, stderr io.Writer) *cobra.Command {
 			if tail {
 				headers["X-Amz-Log-Type"] = "Tail"
 			}
+			if pol != "" {
+				headers["X-Ember-Policy"] = pol
+			}
 			resp, err := c.send(ctx, "POST", path, headers, payload, nil)
 			if err != nil {
 				return err
@@ -353,6 +356,7 @@ func invokeCmd(cf *clientFlags, stdout, stderr io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&qualifier, "qualifier", "", "version or alias")
 	cmd.Flags().BoolVar(&tail, "tail", false, "print the last 4 KB of the invocation's log to stderr")
+	cmd.Flags().StringVar(&pol, "policy", "", `a policy fragment (JSON) that tightens the function's policy for this call, e.g. '{"isolation":"fresh"}'`)
 	return cmd
 }
 

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/egress"
 	"github.com/ember-run/ember/internal/logs"
+	"github.com/ember-run/ember/internal/policy"
 	"github.com/ember-run/ember/internal/runtimeapi"
 	"github.com/ember-run/ember/internal/sandbox"
 )
@@ -32,6 +35,10 @@ type instance struct {
 
 	logs *capture // the sandbox's stdout and stderr
 
+	policy  policy.Effective // what the sandbox was built under
+	proxy   *egress.Proxy    // the egress proxy, when the policy has a network
+	flooded atomic.Bool      // the runtime wrote past the policy's output limit
+
 	closeOnce sync.Once
 
 	peakMu   sync.Mutex
@@ -39,18 +46,69 @@ type instance struct {
 	peakRead time.Time
 }
 
-func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalog.Config, key string) (*instance, error) {
+func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalog.Config, eff policy.Effective, key string) (*instance, error) {
 	in := &instance{
 		sb: sb, key: key, account: f.Account, function: f.Name, memoryMB: cfg.MemorySize,
-		logs: &capture{max: s.opts.MaxLogBytes}, fresh: true,
+		fresh: true, policy: eff,
 		rapi: runtimeapi.New(runtimeapi.Options{MaxResponseBytes: MaxPayload, Logger: s.opts.Logger}),
 	}
+	in.logs = &capture{max: s.opts.MaxLogBytes, limit: eff.OutputBytes, onFlood: func() {
+		// Past the limit the runtime is flooding: stop it rather than
+		// spend the node's CPU copying output nobody keeps.
+		if in.flooded.CompareAndSwap(false, true) {
+			in.kill()
+		}
+	}}
 	l, err := sb.Listen("tcp", runtimeAPIAddr)
 	if err != nil {
 		return nil, fmt.Errorf("invoke: runtime API listener: %w", err)
 	}
 	go in.rapi.Serve(l)
+	if eff.Networked() {
+		if err := in.startProxy(s); err != nil {
+			in.rapi.Close()
+			return nil, err
+		}
+	}
 	return in, nil
+}
+
+// startProxy serves the egress proxy inside the sandbox's network
+// namespace; it is the only way out. Every decision goes into the
+// function's log, so the owner sees what was allowed and refused.
+func (in *instance) startProxy(s *Service) error {
+	p, err := egress.New(egress.Options{
+		Rules: in.policy.Allow, MaxConns: in.policy.MaxConnections, MaxBytes: in.policy.MaxBytes,
+		Resolver: s.opts.Resolver,
+		Log: func(d egress.Decision) {
+			verdict := "allow"
+			if !d.Allowed {
+				verdict = "deny"
+			}
+			line := fmt.Sprintf("[ember egress] %s %s %s:%d", verdict, d.Method, d.Host, d.Port)
+			if d.Addr.IsValid() {
+				line += " (" + d.Addr.String() + ")"
+			}
+			line += ": " + d.Reason
+			if d.Err != "" {
+				line += "; " + d.Err
+			}
+			if d.Bytes > 0 {
+				line += fmt.Sprintf("; %d bytes", d.Bytes)
+			}
+			in.logs.write(line + "\n")
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("invoke: egress proxy: %w", err)
+	}
+	l, err := in.sb.Listen("tcp", egressAddr)
+	if err != nil {
+		return fmt.Errorf("invoke: egress proxy listener: %w", err)
+	}
+	in.proxy = p
+	go p.Serve(l)
+	return nil
 }
 
 // watch reports the sandbox's end to the Runtime API so waiters return.
@@ -76,6 +134,9 @@ func (in *instance) alive() bool {
 func (in *instance) close() {
 	in.closeOnce.Do(func() {
 		in.rapi.Close()
+		if in.proxy != nil {
+			in.proxy.Close()
+		}
 		in.sb.Close()
 	})
 }
@@ -92,6 +153,9 @@ func (in *instance) exitFailure(reqID string) (typ, msg string) {
 	case <-time.After(2 * time.Second):
 	}
 	exit := in.sb.Exit()
+	if in.flooded.Load() {
+		return "Runtime.OutputLimitExceeded", fmt.Sprintf("RequestId: %s Error: Runtime wrote more than %d bytes of output in one invocation (the policy's limits.outputBytes) and was stopped", reqID, in.policy.OutputBytes)
+	}
 	how := fmt.Sprintf("exit status %d", exit.Code)
 	if exit.Signal != "" {
 		how = "signal: " + exit.Signal
@@ -268,10 +332,13 @@ func (in *instance) initFailure(s *Service, cfg catalog.Config, reqID string, re
 // segment, bounded. The sandbox's Flush makes sure output a function wrote
 // before answering is in it when the segment is cut.
 type capture struct {
-	max  int
-	mu   sync.Mutex
-	cur  strings.Builder
-	drop int
+	max     int    // bytes of one segment kept
+	limit   int64  // bytes one invocation may write at all; 0: no limit
+	onFlood func() // called (under mu) once a segment passes limit
+	mu      sync.Mutex
+	cur     strings.Builder
+	drop    int
+	written int64 // this segment's bytes, kept or not
 }
 
 // Write implements io.Writer for the sandbox's stdout and stderr.
@@ -283,6 +350,10 @@ func (c *capture) Write(p []byte) (int, error) {
 func (c *capture) write(s string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.written += int64(len(s))
+	if c.limit > 0 && c.written > c.limit && c.onFlood != nil {
+		c.onFlood()
+	}
 	if room := c.max - c.cur.Len(); room < len(s) {
 		if room > 0 {
 			c.cur.WriteString(s[:room])
@@ -309,5 +380,6 @@ func (c *capture) cut() (string, int) {
 	text, dropped := c.cur.String(), c.drop
 	c.cur.Reset()
 	c.drop = 0
+	c.written = 0
 	return text, dropped
 }

@@ -24,7 +24,9 @@ import (
 
 	"github.com/ember-run/ember/internal/bundle"
 	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/egress"
 	"github.com/ember-run/ember/internal/logs"
+	"github.com/ember-run/ember/internal/policy"
 	"github.com/ember-run/ember/internal/runtimes"
 	"github.com/ember-run/ember/internal/sandbox"
 )
@@ -67,6 +69,9 @@ type Options struct {
 	// cgroup and root filesystem made, nothing tenant-specific inside) are
 	// kept ready, so a cold start only specialises one. 0 disables it.
 	WarmPool int
+	// Resolver resolves names for the egress proxies of networked
+	// sandboxes; nil is the host's resolver.
+	Resolver egress.Resolver
 	Logger   *slog.Logger
 }
 
@@ -102,6 +107,9 @@ type Request struct {
 	// InvokedARN is the ARN the caller used (Lambda-Runtime-Invoked-Function-Arn).
 	InvokedARN string
 	LogTail    bool
+	// Policy is a request-time fragment (X-Ember-Policy) that may only
+	// tighten the function's own security policy.
+	Policy *policy.Policy
 }
 
 // Response is what the caller gets back.
@@ -340,14 +348,19 @@ func randFloat() float64 {
 }
 
 // Resolve checks that a function and qualifier exist without running it
-// (DryRun) and returns the version that would run.
-func (s *Service) Resolve(ctx context.Context, account, function, qualifier string) (string, error) {
+// (DryRun, and before an Event is accepted) and that a request-time policy
+// fragment, if any, only tightens the function's policy; it returns the
+// version that would run.
+func (s *Service) Resolve(ctx context.Context, account, function, qualifier string, fragment *policy.Policy) (string, error) {
 	f, err := s.opts.Catalog.Get(ctx, account, function)
 	if err != nil {
 		return "", err
 	}
 	cfg, err := s.opts.Catalog.Resolve(ctx, f, qualifier)
 	if err != nil {
+		return "", err
+	}
+	if _, err := effectivePolicy(cfg, fragment); err != nil {
 		return "", err
 	}
 	return cfg.Version, nil
@@ -383,8 +396,17 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 		req.InvokedARN = s.opts.Catalog.ARN(f.Account, f.Name, req.Qualifier)
 	}
 	reqID := newRequestID()
-	key := poolKey(f, cfg)
-	in, err := s.acquire(ctx, key)
+	eff, err := effectivePolicy(cfg, req.Policy)
+	if err != nil {
+		return Response{}, err
+	}
+	key := poolKey(f, cfg, eff)
+	var in *instance
+	if eff.Isolation == policy.IsolationFresh {
+		err = s.reserveSlot() // never a sandbox anyone used before
+	} else {
+		in, err = s.acquire(ctx, key)
+	}
 	if err != nil {
 		s.count(Response{}, nil, err)
 		return Response{}, err
@@ -392,7 +414,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID}
 	if in == nil {
 		s.retireStale(key)
-		in, resp, err = s.coldStart(ctx, f, cfg, key, reqID, req)
+		in, resp, err = s.coldStart(ctx, f, cfg, eff, key, reqID, req)
 		if in == nil || err != nil {
 			resp.Cold = true
 			s.count(resp, nil, err)
@@ -401,15 +423,38 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 		resp.Cold = true
 	}
 	out, healthy := in.invoke(ctx, s, cfg, reqID, req, payload)
+	switch {
+	case !healthy:
+	case eff.Isolation == policy.IsolationFresh:
+		healthy = false // used once, then gone
+	case !eff.TmpPersists:
+		if err := in.sb.ResetScratch(); err != nil {
+			s.opts.Logger.Warn("invoke: emptying /tmp failed; retiring the sandbox", "sandbox", in.sb.ID(), "err", err)
+			healthy = false
+		}
+	}
 	out.Cold = resp.Cold
 	s.count(out, in, nil)
 	s.release(in, healthy)
 	return out, nil
 }
 
-// poolKey identifies the sandboxes one invocation may use.
-func poolKey(f *catalog.Function, cfg catalog.Config) string {
-	return f.Account + "/" + f.Name + "/" + f.ID + "/" + cfg.Version + "/" + cfg.RevisionID
+// poolKey identifies the sandboxes one invocation may use: the function's
+// incarnation, version and configuration revision, and the effective
+// security policy, so a request that tightened the policy (say, to no
+// network) is only ever served by a sandbox built under exactly that.
+func poolKey(f *catalog.Function, cfg catalog.Config, eff policy.Effective) string {
+	return f.Account + "/" + f.Name + "/" + f.ID + "/" + cfg.Version + "/" + cfg.RevisionID + "/" + eff.Key()
+}
+
+// effectivePolicy is the configuration's policy, tightened by a request's
+// fragment when it carries one.
+func effectivePolicy(cfg catalog.Config, fragment *policy.Policy) (policy.Effective, error) {
+	eff, err := catalog.EffectivePolicy(cfg)
+	if err != nil || fragment == nil {
+		return eff, err
+	}
+	return policy.Tighten(eff, fragment)
 }
 
 // acquire takes a warm sandbox for key, or reserves room for a new one
@@ -471,11 +516,16 @@ func (s *Service) reserveSlot() error {
 // retireStale tears down idle sandboxes of the same function version made
 // for an older configuration: after an update they can never serve again.
 func (s *Service) retireStale(key string) {
-	prefix := key[:strings.LastIndexByte(key, '/')+1]
+	// account/name/id/version/ is shared by the sandboxes of one version;
+	// among them those of another revision are stale, while those of the
+	// same revision under another (request-tightened) policy are not.
+	policyAt := strings.LastIndexByte(key, '/')
+	revAt := strings.LastIndexByte(key[:policyAt], '/')
+	prefix, revision := key[:revAt+1], key[revAt+1:policyAt+1]
 	var stale []*instance
 	s.mu.Lock()
 	for k, list := range s.idle {
-		if k != key && strings.HasPrefix(k, prefix) {
+		if strings.HasPrefix(k, prefix) && !strings.HasPrefix(k[len(prefix):], revision) {
 			stale = append(stale, list...)
 			delete(s.idle, k)
 		}
@@ -635,12 +685,24 @@ func dedupeEnv(env []string) []string {
 	return out
 }
 
-const runtimeAPIAddr = "127.0.0.1:9001"
+const (
+	runtimeAPIAddr = "127.0.0.1:9001"
+	// egressAddr is where a networked sandbox finds its egress proxy.
+	egressAddr = "127.0.0.1:9080"
+)
+
+// proxyEnv points the usual clients (Go, python, node libraries, curl) at
+// the egress proxy; the Runtime API on loopback stays direct.
+var proxyEnv = []string{
+	"HTTP_PROXY=http://" + egressAddr, "HTTPS_PROXY=http://" + egressAddr,
+	"http_proxy=http://" + egressAddr, "https_proxy=http://" + egressAddr,
+	"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost",
+}
 
 // coldStart makes a sandbox for cfg and initialises its runtime. An init
 // failure is a function error for this invocation (as in Lambda), not an
 // API error.
-func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalog.Config, key, reqID string, req Request) (*instance, Response, error) {
+func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalog.Config, eff policy.Effective, key, reqID string, req Request) (*instance, Response, error) {
 	fail := func(err error) (*instance, Response, error) {
 		s.replenish()
 		s.mu.Lock()
@@ -665,15 +727,20 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 	if err != nil {
 		return fail(err)
 	}
-	in, err := newInstance(s, sb, f, cfg, key)
+	in, err := newInstance(s, sb, f, cfg, eff, key)
 	if err != nil {
 		sb.Close()
 		return fail(err)
 	}
+	env := s.env(f, cfg, sb.ID())
+	if eff.Networked() {
+		env = dedupeEnv(append(env, proxyEnv...))
+	}
 	spec := sandbox.Spec{
-		CodeDir: code, RuntimeDir: s.rtDir, Argv: argv, Env: s.env(f, cfg, sb.ID()),
-		UID: uid, GID: uid, MemoryMB: cfg.MemorySize, TmpMB: cfg.EphemeralStorage,
-		Pids: 1024, NoFile: 1024, Stdout: in.logs, Stderr: in.logs,
+		CodeDir: code, RuntimeDir: s.rtDir, Argv: argv, Env: env,
+		UID: uid, GID: uid, MemoryMB: cfg.MemorySize, TmpMB: eff.TmpMB,
+		Pids: eff.Pids, NoFile: eff.OpenFiles, StrictSyscalls: eff.Syscalls == policy.SyscallsStrict,
+		Stdout: in.logs, Stderr: in.logs,
 	}
 	if err := sb.Start(ctx, spec); err != nil {
 		in.close()

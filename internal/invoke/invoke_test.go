@@ -53,6 +53,9 @@ type hostSandbox struct {
 	flushes chan chan struct{}
 }
 
+// ResetScratch: the host sandbox has no /tmp of its own.
+func (s *hostSandbox) ResetScratch() error { return nil }
+
 // Flush drains the output pipe the way the linux driver does: a read
 // deadline in the past ends the copier's read at the end of what is there.
 func (s *hostSandbox) Flush() {

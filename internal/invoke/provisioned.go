@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/policy"
 )
 
 // Provisioned concurrency keeps N sandboxes of a version or alias created,
@@ -48,7 +49,11 @@ func (s *Service) ProvisionedReady(ctx context.Context, account, function, quali
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.provLive[poolKey(f, cfg)]
+	eff, err := catalog.EffectivePolicy(cfg)
+	if err != nil {
+		return 0
+	}
+	return s.provLive[poolKey(f, cfg, eff)]
 }
 
 func (s *Service) kickProvisioner() {
@@ -117,7 +122,11 @@ func (s *Service) reconcile(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		key := poolKey(f, cfg)
+		eff, err := catalog.EffectivePolicy(cfg)
+		if err != nil || eff.Isolation == policy.IsolationFresh {
+			continue // a fresh sandbox per call: nothing to keep ready
+		}
+		key := poolKey(f, cfg, eff)
 		want[key] += t.n
 		for ctx.Err() == nil {
 			s.mu.Lock()
@@ -126,7 +135,7 @@ func (s *Service) reconcile(ctx context.Context) {
 			if have >= want[key] {
 				break
 			}
-			if !s.provisionOne(ctx, f, cfg, key) {
+			if !s.provisionOne(ctx, f, cfg, eff, key) {
 				break
 			}
 		}
@@ -144,11 +153,11 @@ func (s *Service) reconcile(ctx context.Context) {
 }
 
 // provisionOne makes one initialised sandbox for key and parks it idle.
-func (s *Service) provisionOne(ctx context.Context, f *catalog.Function, cfg catalog.Config, key string) bool {
+func (s *Service) provisionOne(ctx context.Context, f *catalog.Function, cfg catalog.Config, eff policy.Effective, key string) bool {
 	if err := s.reserveSlot(); err != nil {
 		return false
 	}
-	in, _, err := s.coldStart(ctx, f, cfg, key, newRequestID(), Request{Account: f.Account, Function: f.Name})
+	in, _, err := s.coldStart(ctx, f, cfg, eff, key, newRequestID(), Request{Account: f.Account, Function: f.Name})
 	if err != nil || in == nil {
 		s.opts.Logger.Warn("invoke: provisioned sandbox failed to initialise", "function", f.Name, "version", cfg.Version, "err", err)
 		return false

@@ -54,6 +54,9 @@ type Spec struct {
 	Pids int
 	// NoFile is RLIMIT_NOFILE.
 	NoFile int
+	// StrictSyscalls selects the strict system-call profile, a subset of
+	// the default one (see docs/SECURITY.md).
+	StrictSyscalls bool
 	// Stdout and Stderr receive the runtime's output. Writes may come from
 	// separate goroutines.
 	Stdout, Stderr io.Writer
@@ -90,6 +93,10 @@ type Sandbox interface {
 	// handed to Spec.Stdout and Spec.Stderr, so an invocation's output can
 	// be cut exactly at its end.
 	Flush()
+	// ResetScratch empties the sandbox's writable places (/tmp and
+	// /dev/shm) between invocations, for functions whose policy says /tmp
+	// does not persist.
+	ResetScratch() error
 	// Stats reads current usage.
 	Stats() (Stats, error)
 	// Kill stops every process in the sandbox at once.

@@ -15,7 +15,7 @@ import (
 // what it needs to change uid in the child; the uid change clears the
 // rest), no_new_privs, Landlock (best effort, all threads) and the seccomp
 // filter (all threads). Everything is inherited by the runtime.
-func lockDown(noFile int) error {
+func lockDown(noFile int, strict bool) error {
 	// syscall.Setrlimit, not unix: it also stops the Go runtime from
 	// restoring its original NOFILE limit on exec.
 	if err := syscall.Setrlimit(unix.RLIMIT_NOFILE, &syscall.Rlimit{Cur: uint64(noFile), Max: uint64(noFile)}); err != nil {
@@ -50,7 +50,7 @@ func lockDown(noFile int) error {
 	if err != nil {
 		return fmt.Errorf("landlock: %w", err)
 	}
-	if err := loadSeccomp(); err != nil {
+	if err := loadSeccomp(strict); err != nil {
 		return fmt.Errorf("seccomp: %w", err)
 	}
 	return nil

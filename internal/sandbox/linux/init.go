@@ -204,7 +204,7 @@ func spawn(st *startSpec) (int, error) {
 		return 0, err
 	}
 	defer devNull.Close()
-	if err := lockDown(st.NoFile); err != nil {
+	if err := lockDown(st.NoFile, st.Strict); err != nil {
 		return 0, err
 	}
 	// Nothing of the init's (control socket, host handles) may reach the

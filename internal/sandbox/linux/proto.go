@@ -54,6 +54,7 @@ type startSpec struct {
 	GID        int      `json:"gid"`
 	TmpMB      int      `json:"tmpMB"`
 	NoFile     int      `json:"noFile"`
+	Strict     bool     `json:"strict,omitempty"` // the strict seccomp profile
 }
 
 // maxMessage bounds one control datagram (a Spec's argv and environment;

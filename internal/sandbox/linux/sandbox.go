@@ -355,6 +355,7 @@ func (s *Sandbox) start(ctx context.Context, spec sandbox.Spec) error {
 		GID:        spec.GID,
 		TmpMB:      spec.TmpMB,
 		NoFile:     spec.NoFile,
+		Strict:     spec.StrictSyscalls,
 	}}
 	if err := s.ctl.send(m, fds...); err != nil {
 		return err
@@ -380,6 +381,59 @@ func (s *Sandbox) copy(w io.Writer, r *os.File) {
 		defer s.copiers.Done()
 		c.run()
 	}()
+}
+
+// ResetScratch empties /tmp and /dev/shm inside the sandbox. It works
+// through the init's root (/proc/PID/root) with os.Root, so a symlink the
+// function planted cannot point the removal at the host.
+func (s *Sandbox) ResetScratch() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return sandbox.ErrClosed
+	}
+	// Pin the init's root first, then prove the init is still the process
+	// that pid names: Signal goes through a pidfd and fails once the init
+	// is reaped, so a recycled pid cannot point this at a host process.
+	fd, err := unix.Open(fmt.Sprintf("/proc/%d/root", s.cmd.Process.Pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%w: %w", sandbox.ErrClosed, err)
+	}
+	defer unix.Close(fd)
+	if err := s.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		return fmt.Errorf("%w: %w", sandbox.ErrClosed, err)
+	}
+	for _, dir := range []string{"tmp", "dev/shm"} {
+		root, err := os.OpenRoot(fmt.Sprintf("/proc/self/fd/%d/%s", fd, dir))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return fmt.Errorf("linux sandbox: reset %s: %w", dir, err)
+		}
+		err = emptyRoot(root)
+		root.Close()
+		if err != nil {
+			return fmt.Errorf("linux sandbox: reset %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+func emptyRoot(root *os.Root) error {
+	d, err := root.Open(".")
+	if err != nil {
+		return err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := root.RemoveAll(n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Flush delivers everything the runtime wrote so far to the Spec's writers.

@@ -4,6 +4,7 @@ package linux
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
@@ -85,6 +86,28 @@ var allowed = []string{
 	"uname", "sysinfo", "getrandom",
 }
 
+// strictDenied are the calls the strict profile takes away from allowed:
+// serving sockets, System V and POSIX IPC, fileless execution
+// (memfd_create, execveat), device nodes, memory locking and NUMA policy,
+// scheduling and I/O priority changes,
+// pidfds, page splicing from user memory (vmsplice) and whole-filesystem
+// syncs. Ordinary runtimes (python, node, Go) run without them; code that
+// listens, forks servers or tunes the scheduler does not. (Identity calls
+// stay: the init drops to the tenant's uid after the filter is loaded,
+// and without capabilities they can change nothing anyway.)
+var strictDenied = []string{
+	"bind", "listen", "accept", "accept4",
+	"shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
+	"msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend",
+	"mq_timedreceive", "mq_notify", "mq_getsetattr",
+	"memfd_create", "execveat", "mknod", "mknodat",
+	"mlock", "mlock2", "munlock", "mlockall", "munlockall", "mbind", "set_mempolicy",
+	"set_mempolicy_home_node", "migrate_pages",
+	"sched_setaffinity", "sched_setparam", "sched_setscheduler", "sched_setattr",
+	"setpriority", "ioprio_set",
+	"pidfd_open", "pidfd_send_signal", "vmsplice", "sync", "syncfs",
+}
+
 // nsFlags are the clone flags that would make new namespaces.
 const nsFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET |
 	unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
@@ -93,7 +116,7 @@ const nsFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix
 // whose flags (in a register, unlike clone3's struct) can be checked.
 const errnoENOSYS = seccomp.ActionErrno | seccomp.Action(unix.ENOSYS)
 
-func seccompPolicy() seccomp.Policy {
+func seccompPolicy(strict bool) seccomp.Policy {
 	cond := func(name string, cs ...seccomp.Condition) seccomp.NameWithConditions {
 		return seccomp.NameWithConditions{Name: name, Conditions: cs}
 	}
@@ -116,49 +139,63 @@ func seccompPolicy() seccomp.Policy {
 	}
 	filtered = append(filtered, cond("socketpair", eq(0, unix.AF_UNIX)))
 	// personality: query, Linux, and the flags glibc and setarch use harmlessly.
-	for _, p := range []uint64{0, 0x0008, 0x20000, 0x20008, 0xffffffff} {
+	personas := []uint64{0, 0x0008, 0x20000, 0x20008, 0xffffffff}
+	names := allowed
+	if strict {
+		personas = []uint64{0xffffffff} // query only
+		names = slices.DeleteFunc(slices.Clone(allowed), func(n string) bool { return slices.Contains(strictDenied, n) })
+	}
+	for _, p := range personas {
 		filtered = append(filtered, cond("personality", eq(0, p)))
 	}
 	return seccomp.Policy{
 		DefaultAction: seccomp.ActionErrno, // EPERM
 		Syscalls: []seccomp.SyscallGroup{
 			{Names: []string{"clone3"}, Action: errnoENOSYS},
-			{Names: allowed, NamesWithCondtions: filtered, Action: seccomp.ActionAllow},
+			{Names: names, NamesWithCondtions: filtered, Action: seccomp.ActionAllow},
 		},
 	}
 }
 
-// loadSeccomp installs the filter on every thread of the process.
-// seccompProgram is the filter, assembled once per init while the sandbox
-// is still generic (in the warming pool), so Start only loads it.
-var seccompProgram []unix.SockFilter
+// seccompPrograms are the filters (default and strict), assembled once per
+// init while the sandbox is still generic (in the warming pool), so Start
+// only loads one. The init is a process of its own: this is its state,
+// not the server's.
+var seccompPrograms [2][]unix.SockFilter
 
-// prepareSeccomp assembles the filter ahead of Start.
+// prepareSeccomp assembles both filters ahead of Start.
 func prepareSeccomp() error {
-	policy := seccompPolicy()
-	insts, err := policy.Assemble()
-	if err != nil {
-		return fmt.Errorf("assemble policy: %w", err)
-	}
-	raw, err := bpf.Assemble(insts)
-	if err != nil {
-		return fmt.Errorf("assemble BPF: %w", err)
-	}
-	seccompProgram = make([]unix.SockFilter, len(raw))
-	for i, r := range raw {
-		seccompProgram[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	for i, strict := range []bool{false, true} {
+		policy := seccompPolicy(strict)
+		insts, err := policy.Assemble()
+		if err != nil {
+			return fmt.Errorf("assemble policy: %w", err)
+		}
+		raw, err := bpf.Assemble(insts)
+		if err != nil {
+			return fmt.Errorf("assemble BPF: %w", err)
+		}
+		prog := make([]unix.SockFilter, len(raw))
+		for j, r := range raw {
+			prog[j] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+		}
+		seccompPrograms[i] = prog
 	}
 	return nil
 }
 
-// loadSeccomp installs the filter on every thread (TSYNC).
-func loadSeccomp() error {
-	if seccompProgram == nil {
+// loadSeccomp installs the default or strict filter on every thread (TSYNC).
+func loadSeccomp(strict bool) error {
+	if seccompPrograms[0] == nil {
 		if err := prepareSeccomp(); err != nil {
 			return err
 		}
 	}
-	prog := unix.SockFprog{Len: uint16(len(seccompProgram)), Filter: &seccompProgram[0]}
+	program := seccompPrograms[0]
+	if strict {
+		program = seccompPrograms[1]
+	}
+	prog := unix.SockFprog{Len: uint16(len(program)), Filter: &program[0]}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
