@@ -62,8 +62,8 @@ type Options struct {
 	// MaxConns caps requests and tunnels in progress at once; more get 503.
 	MaxConns int
 	// MaxBytes caps the bytes carried between the sandbox and the proxy,
-	// both ways, over the proxy's life. Past it every connection is cut and
-	// new ones are refused.
+	// both ways, since New or the last ResetBudget. Past it every
+	// connection is cut and new ones are refused until the next reset.
 	MaxBytes int64
 	// Resolver resolves names; default net.DefaultResolver (the host's DNS).
 	Resolver Resolver
@@ -112,7 +112,7 @@ type Stats struct {
 	Conns   int    // open client connections
 	Allowed uint64 // decisions that allowed
 	Denied  uint64 // decisions that refused (403, 400, 503, failed lookups)
-	Bytes   int64  // bytes between the sandbox and the proxy, both ways
+	Bytes   int64  // bytes between the sandbox and the proxy, both ways, in the current budget
 }
 
 // Proxy is the egress proxy of one sandbox. Its methods are safe for
@@ -473,6 +473,16 @@ func (p *Proxy) snapshot() []*clientConn {
 		out = append(out, c)
 	}
 	return out
+}
+
+// ResetBudget starts a new MaxBytes budget: ember calls it at the start of
+// every invocation, so the cap is per invocation, not per sandbox life.
+// Connections already cut stay cut.
+func (p *Proxy) ResetBudget() {
+	p.mu.Lock()
+	p.bytes.Store(0)
+	p.spent = false
+	p.mu.Unlock()
 }
 
 // cutAll closes every client connection once MaxBytes is reached.

@@ -501,6 +501,17 @@ func TestMaxBytes(t *testing.T) {
 	if _, err := c.Get(srv.URL); err == nil {
 		t.Error("request after the byte limit succeeded")
 	}
+	// A new budget (the next invocation) admits requests again.
+	h.p.ResetBudget()
+	res, err = h.client().Get(srv.URL)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("request after ResetBudget: %v %v", res, err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if s := h.p.Stats(); s.Bytes > limit {
+		t.Errorf("stats after reset %+v, over the limit", s)
+	}
 }
 
 func TestBadRequests(t *testing.T) {

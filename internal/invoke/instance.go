@@ -253,6 +253,9 @@ func tail(text string, want bool) []byte {
 // sandbox may be reused.
 func (in *instance) invoke(ctx context.Context, s *Service, cfg catalog.Config, reqID string, req Request, payload []byte) (Response, bool) {
 	in.logs.begin(fmt.Sprintf("START RequestId: %s Version: %s\n", reqID, cfg.Version))
+	if in.proxy != nil {
+		in.proxy.ResetBudget() // network.maxBytes is per invocation
+	}
 	start := time.Now()
 	timeout := time.Duration(cfg.Timeout) * time.Second
 	ictx, cancel := context.WithDeadline(ctx, start.Add(timeout))
