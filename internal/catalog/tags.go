@@ -3,7 +3,9 @@ package catalog
 import (
 	"context"
 	"maps"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -24,8 +26,36 @@ func validateTags(tags map[string]string, existing int) error {
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
 			return invalidf("Tag keys prefixed with 'aws:' are reserved: %q.", k)
 		}
+		if k == KeepAliveTag {
+			if _, err := parseKeepAlive(v); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// KeepAliveTag, set on a function, is how long (seconds, 1–86400) its
+// idle warm sandboxes are kept before they are reclaimed, instead of the
+// server's --idle-ttl. It is a tag so that the AWS CLI and SDKs can set it.
+const KeepAliveTag = "ember:keep-alive"
+
+func parseKeepAlive(v string) (time.Duration, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 86400 {
+		return 0, invalidf("Tag %s must be a number of seconds from 1 to 86400, not %q.", KeepAliveTag, v)
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// KeepAlive returns the function's own idle keep-alive (its KeepAliveTag),
+// or 0 when it has none.
+func (f *Function) KeepAlive() time.Duration {
+	d, err := parseKeepAlive(f.Tags[KeepAliveTag])
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 // TagResource adds or replaces tags.

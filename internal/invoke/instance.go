@@ -27,6 +27,8 @@ type instance struct {
 	function string
 	memoryMB int
 	lastUsed time.Time
+	// keepAlive is the function's own idle keep-alive (0: the server's).
+	keepAlive time.Duration
 
 	initDuration time.Duration
 	fresh        bool // no invocation has run yet (the next one reports Init Duration)
@@ -49,7 +51,7 @@ type instance struct {
 func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalog.Config, eff policy.Effective, key string) (*instance, error) {
 	in := &instance{
 		sb: sb, key: key, account: f.Account, function: f.Name, memoryMB: cfg.MemorySize,
-		fresh: true, policy: eff,
+		fresh: true, policy: eff, keepAlive: f.KeepAlive(),
 		rapi: runtimeapi.New(runtimeapi.Options{MaxResponseBytes: MaxPayload, Logger: s.opts.Logger}),
 	}
 	in.logs = &capture{max: s.opts.MaxLogBytes, limit: eff.OutputBytes, onFlood: func() {

@@ -57,8 +57,16 @@ type Options struct {
 	// (DataDir/runtime).
 	DataDir string
 	Region  string
-	// IdleTTL is how long a warm sandbox waits for its next invocation.
+	// IdleTTL is how long a warm sandbox waits for its next invocation,
+	// unless its function has a keep-alive tag (catalog.KeepAliveTag).
 	IdleTTL time.Duration
+	// MinAvailableMB: when the host's MemAvailable falls below it, idle
+	// sandboxes are evicted (least recently used first) and cold starts
+	// that find nothing to evict are refused with 429. 0 turns it off.
+	MinAvailableMB int
+	// MemAvailable reports the host's available memory in bytes; nil reads
+	// /proc/meminfo. Tests replace it.
+	MemAvailable func() (uint64, error)
 	// MaxSandboxes bounds live sandboxes on this node.
 	MaxSandboxes int
 	// InitTimeout bounds a runtime's initialisation (Lambda: 10 s).
@@ -90,6 +98,9 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MemAvailable == nil {
+		o.MemAvailable = memAvailable
 	}
 }
 
@@ -281,7 +292,10 @@ func (s *Service) Close() error {
 
 func (s *Service) janitor() {
 	defer close(s.done)
-	t := time.NewTicker(min(s.opts.IdleTTL/4, 10*time.Second))
+	// Once a second at most: keep-alive tags may be as short as that, and
+	// memory pressure wants a prompt answer. A tick is one scan of the idle
+	// lists and one read of /proc/meminfo.
+	t := time.NewTicker(min(s.opts.IdleTTL/4, time.Second))
 	defer t.Stop()
 	for {
 		select {
@@ -293,7 +307,7 @@ func (s *Service) janitor() {
 			for k, list := range s.idle {
 				keep := list[:0]
 				for _, in := range list {
-					if !in.provisioned && now.Sub(in.lastUsed) > s.opts.IdleTTL {
+					if !in.provisioned && now.Sub(in.lastUsed) > s.idleFor(in) {
 						old = append(old, in)
 					} else {
 						keep = append(keep, in)
@@ -309,6 +323,9 @@ func (s *Service) janitor() {
 			for _, in := range old {
 				s.opts.Logger.Debug("invoke: reclaiming idle sandbox", "sandbox", in.sb.ID(), "function", in.function)
 				s.destroy(in)
+			}
+			if short := s.lowMemory(); short > 0 {
+				s.relieve(short)
 			}
 		}
 	}
@@ -488,13 +505,24 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 // reserveSlot counts a new sandbox against MaxSandboxes, evicting the least
 // recently used idle one when the node is full, or refuses.
 func (s *Service) reserveSlot() error {
+	short := s.lowMemory()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrClosed
 	}
 	var victim *instance
-	if s.live >= s.opts.MaxSandboxes {
+	if short > 0 {
+		// A new sandbox would push the host further into memory pressure:
+		// only one that replaces an idle sandbox may start.
+		victim = s.evictLocked()
+		if victim == nil {
+			s.mu.Unlock()
+			return &ThrottleError{Reason: ReasonNodeCapacity, RetryAfter: time.Second,
+				Message: fmt.Sprintf("Rate Exceeded. This node is low on memory (%d MB available, %d MB wanted free) and has no idle sandbox to give up.", (uint64(s.opts.MinAvailableMB)<<20-short)>>20, s.opts.MinAvailableMB)}
+		}
+		s.metrics.evictedForMemory.Add(1)
+	} else if s.live >= s.opts.MaxSandboxes {
 		victim = s.evictLocked()
 		if victim == nil {
 			s.mu.Unlock()
@@ -572,7 +600,22 @@ func (s *Service) release(in *instance, healthy bool) {
 		}
 		s.mu.Unlock()
 	}
-	s.destroy(in)
+	s.retire(in)
+}
+
+// retire kills a sandbox and frees its slot at once, and finishes the
+// teardown (reap, cgroup and state removal: milliseconds) in the
+// background, so neither the caller's answer nor the next cold start waits
+// for it. A killed sandbox runs nothing, so it need not count against the
+// node's limit while its remains are cleared.
+func (s *Service) retire(in *instance) {
+	in.kill()
+	s.mu.Lock()
+	s.live--
+	s.unprovisionLocked(in)
+	s.mu.Unlock()
+	s.kickProvisioner()
+	go in.close()
 }
 
 // destroy tears a sandbox down and frees its slot.

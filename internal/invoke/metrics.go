@@ -13,6 +13,7 @@ type counters struct {
 	warm, pool, fresh         atomic.Uint64 // invocations by start path
 	functionErrors, throttles atomic.Uint64
 	failures                  atomic.Uint64 // invocations refused by other errors
+	evictedForMemory          atomic.Uint64 // idle sandboxes evicted under memory pressure
 }
 
 func (s *Service) count(resp Response, in *instance, err error) {
@@ -46,6 +47,7 @@ func (s *Service) WriteMetrics(w io.Writer) {
 	fmt.Fprintf(w, "# HELP ember_function_errors_total Invocations that ended in a function error.\n# TYPE ember_function_errors_total counter\nember_function_errors_total %d\n", m.functionErrors.Load())
 	fmt.Fprintf(w, "# HELP ember_throttles_total Invocations refused over a concurrency limit (429).\n# TYPE ember_throttles_total counter\nember_throttles_total %d\n", m.throttles.Load())
 	fmt.Fprintf(w, "# HELP ember_invoke_failures_total Invocations refused for other reasons.\n# TYPE ember_invoke_failures_total counter\nember_invoke_failures_total %d\n", m.failures.Load())
+	fmt.Fprintf(w, "# HELP ember_memory_evictions_total Idle sandboxes evicted because the host was low on memory.\n# TYPE ember_memory_evictions_total counter\nember_memory_evictions_total %d\n", m.evictedForMemory.Load())
 	s.mu.Lock()
 	live := s.live
 	s.mu.Unlock()

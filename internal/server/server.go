@@ -51,6 +51,9 @@ type Config struct {
 	Driver string
 	// IdleTTL is how long a warm sandbox is kept without invocations.
 	IdleTTL time.Duration
+	// MinFreeMemoryMB: below this much available host memory, idle
+	// sandboxes are evicted and cold starts refused (429). 0: off.
+	MinFreeMemoryMB int
 	// MaxSandboxes bounds live sandboxes on this node.
 	MaxSandboxes int
 	// WarmPool is how many generic sandboxes are kept ready for cold starts.
@@ -72,6 +75,7 @@ func Defaults() Config {
 		MaxBundleEntries:   bundle.DefaultLimits().MaxEntries,
 		Driver:             "auto",
 		IdleTTL:            10 * time.Minute,
+		MinFreeMemoryMB:    256,
 		MaxSandboxes:       64,
 		WarmPool:           2,
 		// Long enough for the longest function (15 min) to finish: a
@@ -105,6 +109,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSandboxes < 1 {
 		errs = append(errs, errors.New("server: max sandboxes must be at least 1"))
+	}
+	if c.MinFreeMemoryMB < 0 {
+		errs = append(errs, errors.New("server: --min-free-memory must not be negative"))
 	}
 	if c.MaxBundleEntries < 1 {
 		errs = append(errs, errors.New("server: max bundle entries must be at least 1"))
@@ -187,7 +194,7 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	}
 	inv, err := invoke.New(invoke.Options{
 		Driver: driver, Reason: reason, Catalog: cat, UIDs: accts, Logs: logStore,
-		DataDir: cfg.DataDir, Region: cfg.Region, IdleTTL: cfg.IdleTTL, MaxSandboxes: cfg.MaxSandboxes, WarmPool: cfg.WarmPool, Logger: log,
+		DataDir: cfg.DataDir, Region: cfg.Region, IdleTTL: cfg.IdleTTL, MinAvailableMB: cfg.MinFreeMemoryMB, MaxSandboxes: cfg.MaxSandboxes, WarmPool: cfg.WarmPool, Logger: log,
 	})
 	if err != nil {
 		return err

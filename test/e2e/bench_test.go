@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -244,4 +246,97 @@ func BenchmarkInvokeThroughput(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "invokes/s")
 		})
 	}
+}
+
+// BenchmarkInvokeFresh: every invocation asks for isolation "fresh"
+// (X-Ember-Policy), so each runs in a sandbox nobody used before and is
+// torn down after: the cost of fresh isolation against BenchmarkInvokeWarm.
+// Between iterations the warming pool gets 150 ms (untimed) to refill, as
+// in BenchmarkInvokeCold.
+func BenchmarkInvokeFresh(b *testing.B) {
+	cl := benchSetup(b, "fresh")
+	in := &lambda.InvokeInput{FunctionName: aws.String("fresh"), Payload: []byte(`{"value":"bench"}`)}
+	opt := withHeader("X-Ember-Policy", `{"isolation":"fresh"}`)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		time.Sleep(150 * time.Millisecond)
+		b.StartTimer()
+		start := time.Now()
+		out, err := cl.Invoke(ctxT(b), in, opt)
+		if err != nil || out.FunctionError != nil {
+			b.Fatalf("invoke: %v %v", err, out)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+}
+
+// BenchmarkEgress: the function GETs a server on the host's loopback
+// through its egress proxy (the policy lists 127.0.0.1:PORT), against
+// the same GET made directly from here ("direct") and a warm invocation
+// that fetches nothing ("nofetch"): proxy cost = egress − nofetch − direct.
+func BenchmarkEgress(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	target := "http://" + ln.Addr().String() + "/"
+	b.Run("direct", func(b *testing.B) {
+		lat := make([]time.Duration, 0, b.N)
+		for b.Loop() {
+			start := time.Now()
+			resp, err := http.Get(target)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			lat = append(lat, time.Since(start))
+		}
+		reportPercentiles(b, lat)
+	})
+	cl := benchSetup(b, "egress")
+	name := "egress"
+	c := benchCreds[name]
+	doc := fmt.Sprintf(`{"network":{"mode":"allowlist","allow":[%q]}}`, ln.Addr().String())
+	if _, errOut, code := emberCLI(b, c, []string{"EMBER_ENDPOINT=" + shared.endpoint}, "policy", "put", name, "--file", writeTempB(b, doc)); code != 0 {
+		b.Fatalf("policy put: %s", errOut)
+	}
+	for _, sub := range []struct{ name, payload string }{
+		{"nofetch", `{"value":"bench"}`},
+		{"through-proxy", fmt.Sprintf(`{"mode":"fetch","value":%q}`, target)},
+	} {
+		b.Run(sub.name, func(b *testing.B) {
+			in := &lambda.InvokeInput{FunctionName: aws.String(name), Payload: []byte(sub.payload)}
+			if _, err := cl.Invoke(ctxT(b), in); err != nil {
+				b.Fatal(err)
+			}
+			lat := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				start := time.Now()
+				out, err := cl.Invoke(ctxT(b), in)
+				if err != nil || out.FunctionError != nil {
+					b.Fatalf("invoke: %v %v", err, out)
+				}
+				if sub.name == "through-proxy" && !bytes.Contains(out.Payload, []byte(`"200 pong"`)) {
+					b.Fatalf("fetch through the proxy: %s", out.Payload)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			reportPercentiles(b, lat)
+		})
+	}
+}
+
+func writeTempB(b *testing.B, content string) string {
+	p := filepath.Join(b.TempDir(), "policy.json")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return p
 }
