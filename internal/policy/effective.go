@@ -30,6 +30,17 @@ type Effective struct {
 	OpenFiles   int
 	OutputBytes int64
 	Isolation   Isolation
+
+	// Services the platform channel opens, sorted and without duplicates.
+	Secrets   []string
+	KV        bool
+	Functions []string
+	Portions  []string // portions of the same function it may call
+}
+
+// Granted reports whether the sandbox may use any auxiliary service.
+func (e Effective) Granted() bool {
+	return len(e.Secrets) > 0 || e.KV || len(e.Functions) > 0 || len(e.Portions) > 0
 }
 
 // Defaults are the values that come from the function's configuration
@@ -108,6 +119,18 @@ func (e *Effective) apply(p *Policy) {
 		set(&e.OutputBytes, l.OutputBytes)
 	}
 	set(&e.Isolation, p.Isolation)
+	if sv := p.Services; sv != nil {
+		if sv.Secrets != nil {
+			e.Secrets = slices.Clone(sv.Secrets)
+		}
+		set(&e.KV, sv.KV)
+		if sv.Functions != nil {
+			e.Functions = slices.Clone(sv.Functions)
+		}
+		if sv.Portions != nil {
+			e.Portions = slices.Clone(sv.Portions)
+		}
+	}
 	e.canonicalize()
 }
 
@@ -118,6 +141,13 @@ func set[T any](dst *T, src *T) {
 }
 
 func (e *Effective) canonicalize() {
+	for _, l := range []*[]string{&e.Secrets, &e.Functions, &e.Portions} {
+		slices.Sort(*l)
+		*l = slices.Compact(*l)
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
 	if e.Network != NetworkAllowlist {
 		e.Allow, e.MaxConnections, e.MaxBytes = nil, 0, 0
 		return
@@ -196,6 +226,9 @@ func (e Effective) Document() *Policy {
 			OutputBytes: new(e.OutputBytes),
 		},
 		Isolation: new(e.Isolation),
+	}
+	if e.Granted() {
+		p.Services = &Services{Secrets: e.Secrets, KV: new(e.KV), Functions: e.Functions, Portions: e.Portions}
 	}
 	p.Network = &Network{Mode: new(e.Network)}
 	if e.Network == NetworkAllowlist {

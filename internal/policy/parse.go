@@ -36,9 +36,22 @@ func Parse(data []byte) (*Policy, error) {
 // objectKeys lists the keys the object at path may hold; nil for a path
 // that is not an object. A test checks it against the struct tags.
 func objectKeys(path string) []string {
+	// A portion's policy is a document of its own, without portions.
+	if rest, ok := portionPolicyPath(path); ok {
+		keys := objectKeys(rest)
+		if rest == "" {
+			keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == "portions" })
+		}
+		return keys
+	}
+	if strings.HasPrefix(path, "portions.") && strings.Count(path, ".") == 1 {
+		return []string{"handler", "trust", "policy"}
+	}
 	switch path {
 	case "":
-		return []string{"network", "filesystem", "syscalls", "limits", "isolation"}
+		return []string{"network", "filesystem", "syscalls", "limits", "isolation", "services", "portions"}
+	case "services":
+		return []string{"secrets", "kv", "functions", "portions"}
 	case "network":
 		return []string{"mode", "allow", "maxConnections", "maxBytes"}
 	case "filesystem":
@@ -47,6 +60,23 @@ func objectKeys(path string) []string {
 		return []string{"pids", "openFiles", "outputBytes"}
 	}
 	return nil
+}
+
+// portionPolicyPath turns "portions.NAME.policy[.rest]" into "rest".
+func portionPolicyPath(path string) (string, bool) {
+	after, ok := strings.CutPrefix(path, "portions.")
+	if !ok {
+		return "", false
+	}
+	_, rest, ok := strings.Cut(after, ".")
+	if !ok {
+		return "", false
+	}
+	if rest == "policy" {
+		return "", true
+	}
+	rest, ok = strings.CutPrefix(rest, "policy.")
+	return rest, ok
 }
 
 // checkShape walks the document's tokens and refuses what encoding/json
@@ -88,7 +118,14 @@ func checkObject(dec *json.Decoder, path string) error {
 		}
 		key := tok.(string) // inside an object, Token returns keys as strings
 		field := join(path, key)
-		if !slices.Contains(known, key) {
+		switch {
+		case path == "portions":
+			// Keys are portion names; checked here because they become
+			// part of the paths below.
+			if !validName(key, 32, false) {
+				return invalidf("%s: a portion name is 1–32 of a-z 0-9 -", field)
+			}
+		case !slices.Contains(known, key):
 			if i := slices.IndexFunc(known, func(k string) bool { return strings.EqualFold(k, key) }); i >= 0 {
 				return invalidf("%s: unknown field (did you mean %q?)", field, known[i])
 			}
@@ -113,9 +150,9 @@ func checkValue(dec *json.Decoder, field string) error {
 		return decodeError(err)
 	}
 	switch {
-	case tok == json.Delim('{') && objectKeys(field) != nil:
+	case tok == json.Delim('{') && (objectKeys(field) != nil || field == "portions"):
 		return checkObject(dec, field)
-	case tok == json.Delim('[') && field == "network.allow":
+	case tok == json.Delim('[') && (field == "network.allow" || strings.HasSuffix(field, ".policy.network.allow")):
 		for i := 0; dec.More(); i++ {
 			tok, err := dec.Token()
 			if err != nil {

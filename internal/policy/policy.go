@@ -3,6 +3,9 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 )
 
 // Sentinel errors. Messages after the prefix are meant for the API caller.
@@ -54,6 +57,37 @@ type Policy struct {
 	Syscalls   *Syscalls   `json:"syscalls,omitempty"`
 	Limits     *Limits     `json:"limits,omitempty"`
 	Isolation  *Isolation  `json:"isolation,omitempty"`
+	// Services names the auxiliary services the sandbox may reach through
+	// the platform channel.
+	Services *Services `json:"services,omitempty"`
+	// Portions splits a function into parts of different trust (split
+	// trust): each runs in its own sandbox under its own policy. Only a
+	// function's document has them, not a portion's and not a fragment.
+	Portions map[string]*Portion `json:"portions,omitempty"`
+}
+
+// Services is the "services" object of a Policy: what the platform
+// channel (EMBER_SERVICES_API) lets the sandbox use.
+type Services struct {
+	// Secrets are names of the function's secrets the sandbox may read.
+	Secrets []string `json:"secrets,omitempty"`
+	// KV opens the function's key-value store.
+	KV *bool `json:"kv,omitempty"`
+	// Functions the sandbox may call: names in the same account or ARNs
+	// (the callee's owner must grant the call, as for Invoke).
+	Functions []string `json:"functions,omitempty"`
+	// Portions of the same function, of higher trust, it may call.
+	Portions []string `json:"portions,omitempty"`
+}
+
+// Portion is one part of a split-trust function: another handler in the
+// same bundle, run in its own sandbox under its own policy.
+type Portion struct {
+	Handler string `json:"handler"`
+	// Trust orders portions (1–100; the entry portion, the function
+	// itself, is 0). A portion may only call portions of higher trust.
+	Trust  int     `json:"trust"`
+	Policy *Policy `json:"policy,omitempty"`
 }
 
 // Network is the "network" object of a Policy.
@@ -113,6 +147,15 @@ func (p *Policy) Validate() error {
 	if p == nil {
 		return nil
 	}
+	if err := p.validateBody(); err != nil {
+		return err
+	}
+	return p.validatePortions()
+}
+
+// validateBody checks everything but the portions and the references to
+// them, so a portion's own policy can be checked with it.
+func (p *Policy) validateBody() error {
 	if n := p.Network; n != nil {
 		if err := n.validate(); err != nil {
 			return err
@@ -139,6 +182,110 @@ func (p *Policy) Validate() error {
 	}
 	if p.Isolation != nil && rankIsolation(*p.Isolation) < 0 {
 		return invalidf("isolation %q: must be %q or %q", *p.Isolation, IsolationReuse, IsolationFresh)
+	}
+	return p.Services.validate("services")
+}
+
+// Bounds of services and portions.
+const (
+	maxSecrets   = 100
+	maxFunctions = 32
+	maxPortions  = 8
+	maxTrust     = 100
+)
+
+func (sv *Services) validate(field string) error {
+	if sv == nil {
+		return nil
+	}
+	if len(sv.Secrets) > maxSecrets {
+		return invalidf("%s.secrets: %d entries, at most %d allowed", field, len(sv.Secrets), maxSecrets)
+	}
+	for i, n := range sv.Secrets {
+		if !validName(n, 128, true) {
+			return invalidf("%s.secrets[%d] %q: a secret name is 1–128 of A-Z a-z 0-9 _ . -", field, i, n)
+		}
+	}
+	if len(sv.Functions) > maxFunctions {
+		return invalidf("%s.functions: %d entries, at most %d allowed", field, len(sv.Functions), maxFunctions)
+	}
+	for i, f := range sv.Functions {
+		if f == "" || len(f) > 256 || strings.ContainsAny(f, " \t\n/?#") {
+			return invalidf("%s.functions[%d] %q: must be a function name or ARN", field, i, f)
+		}
+	}
+	for i, n := range sv.Portions {
+		if !validName(n, 32, false) {
+			return invalidf("%s.portions[%d] %q: not a portion name", field, i, n)
+		}
+	}
+	return nil
+}
+
+// validName: 1..max characters of [a-z0-9-], plus A-Z _ . when loose.
+func validName(s string, max int, loose bool) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for _, c := range s {
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
+		if loose {
+			ok = ok || c >= 'A' && c <= 'Z' || c == '_' || c == '.'
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// validatePortions checks the portions and that every call between them
+// goes to a declared portion of higher trust.
+func (p *Policy) validatePortions() error {
+	if len(p.Portions) > maxPortions {
+		return invalidf("portions: %d declared, at most %d allowed", len(p.Portions), maxPortions)
+	}
+	calls := func(field string, sv *Services, trust int) error {
+		if sv == nil {
+			return nil
+		}
+		for i, n := range sv.Portions {
+			q, ok := p.Portions[n]
+			switch {
+			case !ok:
+				return invalidf("%s.portions[%d] %q: no such portion", field, i, n)
+			case q.Trust <= trust:
+				return invalidf("%s.portions[%d] %q: trust %d is not above the caller's %d; calls go only to higher trust", field, i, n, q.Trust, trust)
+			}
+		}
+		return nil
+	}
+	if err := calls("services", p.Services, 0); err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Portions)) {
+		q, field := p.Portions[name], "portions."+name
+		switch {
+		case !validName(name, 32, false):
+			return invalidf("%s: a portion name is 1–32 of a-z 0-9 -", field)
+		case q == nil:
+			return invalidf("%s: must be an object", field)
+		case q.Handler == "" || len(q.Handler) > 128:
+			return invalidf("%s.handler: required, at most 128 characters", field)
+		case q.Trust < 1 || q.Trust > maxTrust:
+			return invalidf("%s.trust: must be between 1 and %d (the function itself is 0)", field, maxTrust)
+		}
+		if q.Policy != nil {
+			if len(q.Policy.Portions) > 0 {
+				return invalidf("%s.policy.portions: a portion cannot have portions", field)
+			}
+			if err := q.Policy.validateBody(); err != nil {
+				return fmt.Errorf("%w (in %s.policy)", err, field)
+			}
+			if err := calls(field+".policy.services", q.Policy.Services, q.Trust); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -21,6 +21,9 @@ func Tighten(base Effective, fragment *Policy) (Effective, error) {
 	if err := fragment.Validate(); err != nil {
 		return Effective{}, err
 	}
+	if fragment != nil && len(fragment.Portions) > 0 {
+		return Effective{}, invalidf("portions: only the function's own policy declares portions, not a request")
+	}
 	out := base
 	out.apply(fragment)
 	if field, why := widens(out, base); field != "" {
@@ -92,6 +95,23 @@ func widens(have, want Effective) (field, why string) {
 		return "isolation", fmt.Sprintf("%q or %q is not an isolation level", have.Isolation, want.Isolation)
 	case h > w:
 		return "isolation", fmt.Sprintf("%q is wider than %q", have.Isolation, want.Isolation)
+	}
+	for _, l := range []struct {
+		field      string
+		have, want []string
+	}{
+		{"services.secrets", have.Secrets, want.Secrets},
+		{"services.functions", have.Functions, want.Functions},
+		{"services.portions", have.Portions, want.Portions},
+	} {
+		for _, n := range l.have {
+			if !slices.Contains(l.want, n) {
+				return l.field, fmt.Sprintf("%q is not granted by the function's policy", n)
+			}
+		}
+	}
+	if have.KV && !want.KV {
+		return "services.kv", "true is wider than false"
 	}
 	return "", ""
 }

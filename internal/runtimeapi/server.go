@@ -27,6 +27,7 @@ var (
 	ErrTimeout    = errors.New("runtimeapi: timed out")                      // the context's deadline passed first
 	ErrBusy       = errors.New("runtimeapi: invocation already in progress") // Invoke is one at a time
 	ErrClosed     = errors.New("runtimeapi: closed")
+	ErrShutdown   = errors.New("runtimeapi: shut down") // Shutdown was called: no more invocations
 )
 
 // Error types this package gives to invocations the runtime did not finish
@@ -105,6 +106,22 @@ type Options struct {
 	MaxResponseBytes int64
 	// Logger receives debug records about runtime misbehaviour. Default: discard.
 	Logger *slog.Logger
+
+	// ExtensionsAPI serves the Extensions API (/2020-01-01/extension/...)
+	// beside the Runtime API. Off (and Extensions empty), its paths are
+	// unknown paths (404) and Invoke does no extension work.
+	ExtensionsAPI bool
+	// Extensions names the external extensions the sandbox starts (their
+	// file names, which they register under); non-empty implies
+	// ExtensionsAPI. Init is not complete until each of them has
+	// registered and asked for its first event, so a runtime quicker than
+	// an extension cannot close registration under it. One that never
+	// registers holds WaitReady until its context ends.
+	Extensions []string
+	// FunctionName, FunctionVersion and Handler answer an extension's
+	// register call; AccountID too when the extension asks for it
+	// (Lambda-Extension-Accept-Feature: accountId).
+	FunctionName, FunctionVersion, Handler, AccountID string
 }
 
 // Stats are counters since New.
@@ -125,7 +142,7 @@ type Server struct {
 	handoff chan *call
 	busy    atomic.Bool
 
-	ready      chan struct{} // closed by the first /next
+	ready      chan struct{} // closed when init completes (maybeInitDoneLocked)
 	initFailed chan struct{} // closed by /init/error
 	dead       chan struct{} // closed by Fail
 	closed     chan struct{} // closed by Close
@@ -133,11 +150,14 @@ type Server struct {
 	closeOnce  sync.Once
 	deadErr    error // set before dead is closed
 
-	mu       sync.Mutex
-	isReady  bool
-	initRes  Result // valid once initFailed is closed
-	isFailed bool
-	cur      *call // handed to the runtime and not yet superseded by a /next
+	mu           sync.Mutex
+	runtimeReady bool   // the runtime's first /next has arrived
+	initDone     bool   // ready is closed
+	initRes      Result // valid once initFailed is closed
+	isFailed     bool
+	cur          *call    // handed to the runtime and not yet superseded by a /next
+	ext          extState // the Extensions API (extensions.go)
+	shut         atomic.Bool
 
 	invocations atomic.Uint64
 	fnErrors    atomic.Uint64
@@ -168,6 +188,7 @@ func New(opts Options) *Server {
 		dead:        make(chan struct{}),
 		closed:      make(chan struct{}),
 	}
+	s.ext = newExtState(opts)
 	s.http = &http.Server{
 		Handler: http.HandlerFunc(s.serveHTTP),
 		// The runtime is tenant code: bound how slowly it may send headers.
@@ -221,8 +242,10 @@ func (s *Server) exitErr() error {
 	return ErrExited
 }
 
-// WaitReady returns nil once the runtime has finished its init, which is
-// when its first GET /next arrives.
+// WaitReady returns nil once init is complete: the runtime's first GET
+// /next has arrived, and every registered extension (and every one named
+// in Options.Extensions) has asked for its first event. An /init/error from
+// the runtime or an extension makes it return ErrInitFailed.
 func (s *Server) WaitReady(ctx context.Context) error {
 	select {
 	case <-s.ready:
@@ -245,8 +268,8 @@ func (s *Server) initErr() error {
 	return fmt.Errorf("%w: %s", ErrInitFailed, s.initRes.ErrorType)
 }
 
-// InitError returns the error document the runtime posted to /init/error,
-// and whether it posted one.
+// InitError returns the error document the runtime (or an extension)
+// posted to /init/error, and whether one was posted.
 func (s *Server) InitError() (Result, bool) {
 	select {
 	case <-s.initFailed:
@@ -266,6 +289,11 @@ func (s *Server) Stats() Stats {
 // set, not an error. When ctx's deadline passes first it returns ErrTimeout
 // and the caller is expected to kill the sandbox: the runtime may still be
 // running the event. Only one Invoke may run at a time (ErrBusy).
+//
+// Invoke waits for init to complete first. With extensions registered it
+// also sends them the INVOKE event as the runtime gets it, and it returns
+// as soon as the runtime has answered, while the extensions may still be
+// working on the event: the next Invoke first waits for them (see Settle).
 func (s *Server) Invoke(ctx context.Context, inv Invocation) (Result, error) {
 	if inv.RequestID == "" {
 		return Result{}, errors.New("runtimeapi: invocation has no request id")
@@ -276,6 +304,18 @@ func (s *Server) Invoke(ctx context.Context, inv Invocation) (Result, error) {
 	defer s.busy.Store(false)
 	if err := s.stopped(); err != nil {
 		return Result{}, err
+	}
+	if s.shut.Load() {
+		return Result{}, ErrShutdown
+	}
+	if err := s.WaitReady(ctx); err != nil {
+		return Result{}, err
+	}
+	// ext.active is frozen once init is complete (WaitReady saw it).
+	if s.ext.active {
+		if err := s.Settle(ctx); err != nil {
+			return Result{}, err
+		}
 	}
 
 	c := newCall(ctx, inv)
@@ -289,6 +329,9 @@ func (s *Server) Invoke(ctx context.Context, inv Invocation) (Result, error) {
 		return Result{}, s.stopped()
 	case <-s.closed:
 		return Result{}, s.stopped()
+	}
+	if s.ext.active {
+		s.sendInvoke(c)
 	}
 
 	var err error
@@ -429,6 +472,10 @@ func (s *Server) lookup(w http.ResponseWriter, id string) *call {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, pathPrefix)
 	if !ok {
+		if rest, ok := strings.CutPrefix(r.URL.Path, extPrefix); ok && s.ext.enabled {
+			s.serveExtension(w, r, rest)
+			return
+		}
 		writeError(w, http.StatusNotFound, "NotFound", "Unknown path "+strconv.Quote(r.URL.Path))
 		return
 	}
@@ -469,8 +516,9 @@ func method(w http.ResponseWriter, r *http.Request, want string) bool {
 	return false
 }
 
-// next is GET invocation/next: it ends init (the first time), completes the
-// previous invocation and parks until Invoke hands over an event.
+// next is GET invocation/next: it ends the runtime's init (the first time),
+// completes the previous invocation and parks until Invoke hands over an
+// event.
 func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.isFailed {
@@ -478,9 +526,9 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, errInvalidState, "Init failed")
 		return
 	}
-	if !s.isReady {
-		s.isReady = true
-		close(s.ready)
+	if !s.runtimeReady {
+		s.runtimeReady = true
+		s.maybeInitDoneLocked()
 	}
 	if c := s.cur; c != nil {
 		if !c.finished {
@@ -601,7 +649,7 @@ func (s *Server) initError(w http.ResponseWriter, r *http.Request) {
 	}
 	res := errorResult(body, typ)
 	s.mu.Lock()
-	if s.isReady || s.isFailed {
+	if s.runtimeReady || s.isFailed {
 		s.mu.Unlock()
 		writeError(w, http.StatusForbidden, errInvalidState, "Init has already ended")
 		return

@@ -60,6 +60,15 @@ type Spec struct {
 	// Stdout and Stderr receive the runtime's output. Writes may come from
 	// separate goroutines.
 	Stdout, Stderr io.Writer
+	// Extensions are absolute paths (inside the sandbox) of Lambda external
+	// extensions. They are started before the runtime, in lexical order,
+	// with its environment, uid, limits and output writers. One that cannot
+	// be executed fails Start; one that exits does not end the sandbox (the
+	// runtime's exit does, and takes them with it).
+	Extensions []string
+	// ExtensionExited, if set, is called from a driver goroutine when an
+	// extension's process ends while the runtime runs. It must not block.
+	ExtensionExited func(path string, exit Exit)
 }
 
 // Exit says how a sandbox's runtime ended.

@@ -46,7 +46,10 @@ func detectCgroups(parent string) (*cgroupHost, error) {
 	case cgroups.Unified:
 		h.v2 = true
 		h.v2Root = "/sys/fs/cgroup"
-		return h, h.prepareV2()
+		if err := h.prepareV2(); err != nil {
+			return nil, err
+		}
+		return h, h.capPids()
 	case cgroups.Legacy, cgroups.Hybrid:
 		mounts, err := v1Mounts()
 		if err != nil {
@@ -74,10 +77,28 @@ func detectCgroups(parent string) (*cgroupHost, error) {
 				return nil, fmt.Errorf("cgroup v1 %s controller not writable: %w", c, err)
 			}
 		}
-		return h, nil
+		return h, h.capPids()
 	default:
 		return nil, errors.New("no cgroup filesystem mounted at /sys/fs/cgroup")
 	}
+}
+
+// capPids caps the parent at half of what the host can run (the smaller of
+// kernel.pid_max and kernel.threads-max): each sandbox stays within its own
+// pids limit, but together they could otherwise use up the host's pids and
+// leave it, and ember, unable to start a process or thread.
+func (h *cgroupHost) capPids() error {
+	hostMax := int64(1 << 22)
+	for _, f := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"} {
+		if n, err := readInt(f); err == nil && n > 0 {
+			hostMax = min(hostMax, n)
+		}
+	}
+	dir := filepath.Join(h.v2Root, h.parent)
+	if !h.v2 {
+		dir = filepath.Join(h.v1["pids"], h.parent)
+	}
+	return writeFile(dir, "pids.max", strconv.FormatInt(hostMax/2, 10))
 }
 
 // v1Mounts maps each v1 controller to the mount point of its hierarchy.

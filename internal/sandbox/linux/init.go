@@ -66,7 +66,8 @@ func initMain() int {
 		closeAll(fds)
 		return fail(fmt.Errorf("expected %q, got %q", msgStart, m.Type))
 	}
-	child, err := specialise(m.Start, fds)
+	exts := make(map[int]string) // pid → path of the extensions started
+	child, err := specialise(m.Start, fds, exts)
 	closeAll(fds)
 	if err != nil {
 		return fail(err)
@@ -74,17 +75,25 @@ func initMain() int {
 	if err := ctl.send(message{Type: msgStarted}); err != nil {
 		return 1
 	}
-	ws := reap(child)
-	exit := message{Type: msgExit}
-	if ws.Signaled() {
-		exit.Signal = int(ws.Signal())
-	} else {
-		exit.Code = ws.ExitStatus()
-	}
-	ctl.send(exit)
+	ws := reap(child, func(pid int, ws unix.WaitStatus) {
+		if path, ok := exts[pid]; ok {
+			ctl.send(exitMessage(msgExtExit, path, ws))
+		}
+	})
+	ctl.send(exitMessage(msgExit, "", ws))
 	// Returning ends PID 1, and the kernel kills whatever is left in the
 	// pid namespace.
 	return 0
+}
+
+func exitMessage(typ, path string, ws unix.WaitStatus) message {
+	m := message{Type: typ, Path: path}
+	if ws.Signaled() {
+		m.Signal = int(ws.Signal())
+	} else {
+		m.Code = ws.ExitStatus()
+	}
+	return m
 }
 
 // setup turns the freshly cloned init into a generic sandbox.
@@ -124,9 +133,9 @@ func loopbackUp() error {
 }
 
 // specialise mounts the tenant's directories, drops the bounding set and
-// starts the runtime; it returns the runtime's pid once its execve
-// succeeded.
-func specialise(st *startSpec, fds []int) (int, error) {
+// starts the extensions (recorded in exts) and the runtime; it returns the
+// runtime's pid once its execve succeeded.
+func specialise(st *startSpec, fds []int, exts map[int]string) (int, error) {
 	want := 1
 	if st.HasRuntime {
 		want = 2
@@ -158,7 +167,7 @@ func specialise(st *startSpec, fds []int) (int, error) {
 	if err := dropBoundingSet(); err != nil {
 		return 0, err
 	}
-	return spawn(st)
+	return spawn(st, exts)
 }
 
 func writeUsers(uid, gid int) error {
@@ -198,7 +207,9 @@ func dropBoundingSet() error {
 // capability at the uid change and the empty bounding set with
 // no_new_privs keeps exec from granting any back. No second Go process
 // starts on this path: a cold start pays one runtime exec, not two.
-func spawn(st *startSpec) (int, error) {
+// Extensions are started the same way just before the runtime; their pids
+// go to exts.
+func spawn(st *startSpec, exts map[int]string) (int, error) {
 	devNull, err := os.Open("/dev/null")
 	if err != nil {
 		return 0, err
@@ -222,14 +233,14 @@ func spawn(st *startSpec) (int, error) {
 			Pdeathsig:  syscall.SIGKILL,
 		},
 	}
-	pid, err := syscall.ForkExec(st.Argv[0], st.Argv, attr)
-	// ETXTBSY: a freshly extracted bootstrap can still be open for writing
-	// in a process the host forked at that instant (a fork copies every fd
-	// until its exec closes them). The window is short: retry.
-	for i := 0; errors.Is(err, syscall.ETXTBSY) && i < 50; i++ {
-		time.Sleep(2 * time.Millisecond)
-		pid, err = syscall.ForkExec(st.Argv[0], st.Argv, attr)
+	for _, path := range st.Extensions {
+		pid, err := forkExec(path, []string{path}, attr)
+		if err != nil {
+			return 0, fmt.Errorf("exec extension %s: %w", path, err)
+		}
+		exts[pid] = path
 	}
+	pid, err := forkExec(st.Argv[0], st.Argv, attr)
 	if err != nil {
 		return 0, fmt.Errorf("exec %s: %w", st.Argv[0], err)
 	}
@@ -239,9 +250,22 @@ func spawn(st *startSpec) (int, error) {
 	return pid, nil
 }
 
+func forkExec(argv0 string, argv []string, attr *syscall.ProcAttr) (int, error) {
+	pid, err := syscall.ForkExec(argv0, argv, attr)
+	// ETXTBSY: a freshly extracted bootstrap can still be open for writing
+	// in a process the host forked at that instant (a fork copies every fd
+	// until its exec closes them). The window is short: retry.
+	for i := 0; errors.Is(err, syscall.ETXTBSY) && i < 50; i++ {
+		time.Sleep(2 * time.Millisecond)
+		pid, err = syscall.ForkExec(argv0, argv, attr)
+	}
+	return pid, err
+}
+
 // reap waits for children until the runtime exits, reaping the orphans
-// that the pid namespace hands to PID 1.
-func reap(child int) unix.WaitStatus {
+// that the pid namespace hands to PID 1 and passing every other child's
+// end to other.
+func reap(child int, other func(pid int, ws unix.WaitStatus)) unix.WaitStatus {
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, 0, nil)
@@ -254,5 +278,6 @@ func reap(child int) unix.WaitStatus {
 		if pid == child {
 			return ws
 		}
+		other(pid, ws)
 	}
 }

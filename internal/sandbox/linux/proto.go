@@ -29,6 +29,7 @@ const (
 	msgStart   = "start"   // host → init: specialise (carries the mount fds)
 	msgStarted = "started" // init → host: the runtime was executed
 	msgExit    = "exit"    // init → host: the runtime ended
+	msgExtExit = "extexit" // init → host: an extension ended (Path says which)
 	msgError   = "error"   // init → host: setup failed; the init exits
 )
 
@@ -39,8 +40,9 @@ type message struct {
 	Root  string     `json:"root,omitempty"`  // setup: where to build the new root
 	Start *startSpec `json:"start,omitempty"` // start
 
-	Code   int    `json:"code,omitempty"`   // exit
-	Signal int    `json:"signal,omitempty"` // exit: the terminating signal, 0 if it exited
+	Code   int    `json:"code,omitempty"`   // exit, extexit
+	Signal int    `json:"signal,omitempty"` // exit, extexit: the terminating signal, 0 if it exited
+	Path   string `json:"path,omitempty"`   // extexit
 	Error  string `json:"error,omitempty"`  // error
 }
 
@@ -49,6 +51,7 @@ type message struct {
 type startSpec struct {
 	HasRuntime bool     `json:"hasRuntime,omitempty"`
 	Argv       []string `json:"argv"`
+	Extensions []string `json:"extensions,omitempty"` // started before the runtime, in this order
 	Env        []string `json:"env"`
 	UID        int      `json:"uid"`
 	GID        int      `json:"gid"`

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,6 +54,7 @@ type Sandbox struct {
 	closed  bool
 	runExit *message // the init's report of the runtime's end
 	exit    sandbox.Exit
+	extExit func(path string, exit sandbox.Exit) // Spec.ExtensionExited
 
 	closeOnce sync.Once
 	closeErr  error
@@ -184,6 +186,15 @@ func (s *Sandbox) readLoop() {
 			s.mu.Unlock()
 			continue
 		}
+		if m.Type == msgExtExit {
+			s.mu.Lock()
+			f := s.extExit
+			s.mu.Unlock()
+			if f != nil {
+				f(m.Path, exitOf(&m))
+			}
+			continue
+		}
 		select {
 		case s.replies <- m:
 		default:
@@ -200,10 +211,8 @@ func (s *Sandbox) wait() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.runExit != nil && s.runExit.Signal != 0:
-		s.exit = sandbox.Exit{Code: -1, Signal: syscall.Signal(s.runExit.Signal).String()}
 	case s.runExit != nil:
-		s.exit = sandbox.Exit{Code: s.runExit.Code}
+		s.exit = exitOf(s.runExit)
 	default:
 		s.exit = sandbox.Exit{Code: -1, Signal: "killed"}
 		if st, ok := s.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && werr != nil {
@@ -218,6 +227,14 @@ func (s *Sandbox) wait() {
 		s.exit.OOMKilled = s.cg.oomKilled()
 	}
 	close(s.done)
+}
+
+// exitOf is the Exit an exit or extexit message reports.
+func exitOf(m *message) sandbox.Exit {
+	if m.Signal != 0 {
+		return sandbox.Exit{Code: -1, Signal: syscall.Signal(m.Signal).String()}
+	}
+	return sandbox.Exit{Code: m.Code}
 }
 
 // await waits for a reply of type want from the init.
@@ -347,9 +364,13 @@ func (s *Sandbox) start(ctx context.Context, spec sandbox.Spec) error {
 	}
 	s.copy(spec.Stdout, s.stdoutR)
 	s.copy(spec.Stderr, s.stderrR)
+	s.mu.Lock()
+	s.extExit = spec.ExtensionExited
+	s.mu.Unlock()
 	m := message{Type: msgStart, Start: &startSpec{
 		HasRuntime: spec.RuntimeDir != "",
 		Argv:       spec.Argv,
+		Extensions: slices.Sorted(slices.Values(spec.Extensions)),
 		Env:        spec.Env,
 		UID:        spec.UID,
 		GID:        spec.GID,
@@ -501,6 +522,11 @@ func normalize(spec *sandbox.Spec) error {
 	}
 	if spec.CodeDir == "" {
 		return errors.New("linux sandbox: spec: CodeDir is required")
+	}
+	for _, p := range spec.Extensions {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("linux sandbox: spec: extension %q is not an absolute path", p)
+		}
 	}
 	for _, dir := range []string{spec.CodeDir, spec.RuntimeDir} {
 		if dir == "" {
