@@ -9,7 +9,9 @@ import (
 	"github.com/ember-run/ember/internal/account"
 	"github.com/ember-run/ember/internal/catalog"
 	"github.com/ember-run/ember/internal/invoke"
+	"github.com/ember-run/ember/internal/metering"
 	"github.com/ember-run/ember/internal/policy"
+	"github.com/ember-run/ember/internal/secrets"
 	"github.com/ember-run/ember/internal/sigv4"
 	"github.com/ember-run/ember/internal/store"
 )
@@ -59,6 +61,9 @@ var errorTable = []struct {
 	{catalog.ErrPolicyLength, 400, "PolicyLengthExceededException", ""},
 	{catalog.ErrInvalid, 400, "InvalidParameterValueException", ""},
 	{policy.ErrWidens, 400, "InvalidParameterValueException", ""},
+	{secrets.ErrNotFound, 404, "ResourceNotFoundException", ""},
+	{secrets.ErrInvalid, 400, "InvalidParameterValueException", ""},
+	{metering.ErrInvalid, 400, "InvalidParameterValueException", ""},
 	{policy.ErrInvalid, 400, "InvalidParameterValueException", ""},
 	{account.ErrInvalid, 400, "InvalidParameterValueException", ""},
 	{errBadParameter, 400, "InvalidParameterValueException", ""},

@@ -38,6 +38,10 @@ func (s *Server) lambdaRoutes() []route {
 		{"PUT /ember/functions/{name}/security-policy", maxDefaultBody, s.putSecurityPolicy},
 		{"GET /ember/functions/{name}/security-policy", maxDefaultBody, s.getSecurityPolicy},
 		{"DELETE /ember/functions/{name}/security-policy", maxDefaultBody, s.deleteSecurityPolicy},
+		{"GET /ember/functions/{name}/secrets", maxDefaultBody, s.listSecrets},
+		{"PUT /ember/functions/{name}/secrets/{secret}", maxDefaultBody, s.putSecret},
+		{"DELETE /ember/functions/{name}/secrets/{secret}", maxDefaultBody, s.deleteSecret},
+		{"GET /ember/usage", maxDefaultBody, s.usage},
 		{"PUT /2019-09-25/functions/{name}/event-invoke-config", maxDefaultBody, s.putEventConfig(false)},
 		{"POST /2019-09-25/functions/{name}/event-invoke-config", maxDefaultBody, s.putEventConfig(true)},
 		{"GET /2019-09-25/functions/{name}/event-invoke-config", maxDefaultBody, s.getEventConfig},
@@ -407,6 +411,9 @@ func (s *Server) deleteFunction(ctx context.Context, c *call) (int, any, error) 
 	}
 	if err := s.cat.Delete(ctx, t.fn.Account, t.fn.Name, t.qualifier); err != nil {
 		return 0, nil, err
+	}
+	if t.qualifier == "" {
+		s.deleteFunctionData(ctx, t.fn.Account, t.fn.Name)
 	}
 	return 204, nil, nil
 }

@@ -17,6 +17,9 @@ import (
 
 	"github.com/ember-run/ember/internal/account"
 	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/fnkv"
+	"github.com/ember-run/ember/internal/metering"
+	"github.com/ember-run/ember/internal/secrets"
 	"github.com/ember-run/ember/internal/invoke"
 	"github.com/ember-run/ember/internal/keyring"
 	"github.com/ember-run/ember/internal/sigv4"
@@ -46,10 +49,18 @@ type Deps struct {
 	Events Enqueuer
 	// Provisioner keeps provisioned sandboxes; nil refuses the API.
 	Provisioner Provisioner
+	// Secrets, KV and Meter back the secrets, per-function store and
+	// usage APIs; nil refuses them.
+	Secrets *secrets.Store
+	KV      *fnkv.Store
+	Meter   *metering.Meter
 }
 
 // Server is the HTTP handler for the whole API.
 type Server struct {
+	secrets     *secrets.Store
+	kv          *fnkv.Store
+	meter       *metering.Meter
 	cat         *catalog.Catalog
 	accts       *account.Service
 	ring        *keyring.Keyring
@@ -73,6 +84,7 @@ var _ http.Handler = (*Server)(nil)
 func New(d Deps) *Server {
 	s := &Server{cat: d.Catalog, accts: d.Accounts, ring: d.Keyring, log: d.Logger, ready: d.Ready, public: strings.TrimRight(d.PublicURL, "/"), now: time.Now,
 		invoker: d.Invoker, logs: d.Logs, events: d.Events, provisioner: d.Provisioner,
+		secrets: d.Secrets, kv: d.KV, meter: d.Meter,
 		draining: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -55,3 +55,21 @@ func EffectivePolicy(cfg Config) (policy.Effective, error) {
 	}
 	return policy.Resolve(p, policy.Defaults{TmpMB: cfg.EphemeralStorage}), nil
 }
+
+// PortionPolicy returns the handler and resolved policy of one portion of
+// a split-trust function (ErrNotFound when the policy declares no such
+// portion).
+func PortionPolicy(cfg Config, name string) (string, policy.Effective, error) {
+	var p *policy.Policy
+	if len(cfg.Policy) > 0 {
+		var err error
+		if p, err = policy.Parse(cfg.Policy); err != nil {
+			return "", policy.Effective{}, fmt.Errorf("%w: stored policy: %w", ErrInvalid, err)
+		}
+	}
+	if p == nil || p.Portions[name] == nil {
+		return "", policy.Effective{}, fmt.Errorf("%w: Function %s has no portion %q", ErrNotFound, cfg.Version, name)
+	}
+	q := p.Portions[name]
+	return q.Handler, policy.Resolve(q.Policy, policy.Defaults{TmpMB: cfg.EphemeralStorage}), nil
+}

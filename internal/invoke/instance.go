@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/channel"
 	"github.com/ember-run/ember/internal/egress"
 	"github.com/ember-run/ember/internal/logs"
 	"github.com/ember-run/ember/internal/policy"
@@ -39,6 +40,9 @@ type instance struct {
 
 	policy  policy.Effective // what the sandbox was built under
 	proxy   *egress.Proxy    // the egress proxy, when the policy has a network
+	channel *channel.Server  // the platform channel
+	// extensions: the bundle has external extensions (Extensions API).
+	extensions bool
 	flooded atomic.Bool      // the runtime wrote past the policy's output limit
 
 	closeOnce sync.Once
@@ -48,11 +52,14 @@ type instance struct {
 	peakRead time.Time
 }
 
-func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalog.Config, eff policy.Effective, key string) (*instance, error) {
+func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalog.Config, eff policy.Effective, key string, req Request, exts []string) (*instance, error) {
 	in := &instance{
 		sb: sb, key: key, account: f.Account, function: f.Name, memoryMB: cfg.MemorySize,
-		fresh: true, policy: eff, keepAlive: f.KeepAlive(),
-		rapi: runtimeapi.New(runtimeapi.Options{MaxResponseBytes: MaxPayload, Logger: s.opts.Logger}),
+		fresh: true, policy: eff, keepAlive: f.KeepAlive(), extensions: len(exts) > 0,
+		rapi: runtimeapi.New(runtimeapi.Options{
+			MaxResponseBytes: MaxPayload, Logger: s.opts.Logger,
+			Extensions: exts, FunctionName: f.Name, FunctionVersion: cfg.Version, Handler: cfg.Handler, AccountID: f.Account,
+		}),
 	}
 	in.logs = &capture{max: s.opts.MaxLogBytes, limit: eff.OutputBytes, onFlood: func() {
 		// Past the limit the runtime is flooding: stop it rather than
@@ -66,6 +73,10 @@ func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalo
 		return nil, fmt.Errorf("invoke: runtime API listener: %w", err)
 	}
 	go in.rapi.Serve(l)
+	if err := in.startChannel(s, f, cfg, req); err != nil {
+		in.rapi.Close()
+		return nil, err
+	}
 	if eff.Networked() {
 		if err := in.startProxy(s); err != nil {
 			in.rapi.Close()
@@ -73,6 +84,43 @@ func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalo
 		}
 	}
 	return in, nil
+}
+
+// startChannel serves the platform channel inside the sandbox's network
+// namespace. Its grant is fixed here, from the sandbox's own policy: the
+// listener exists in this sandbox only, so whoever connects to it is this
+// function (or portion) and nothing else.
+func (in *instance) startChannel(s *Service, f *catalog.Function, cfg catalog.Config, req Request) error {
+	payer := req.Payer
+	if payer == "" {
+		payer = f.Account
+	}
+	g := channel.Grant{
+		Account: f.Account, Function: f.Name, Version: cfg.Version, Portion: req.Portion,
+		Secrets: in.policy.Secrets, KV: in.policy.KV, Functions: in.policy.Functions, Portions: in.policy.Portions,
+	}
+	srv := channel.New(g, channel.Backends{
+		Secrets: s.opts.Secrets, KV: s.opts.KV,
+		Invoke: func(ctx context.Context, call channel.Call) (channel.Result, error) {
+			return s.brokered(ctx, call, payer)
+		},
+	}, channel.Options{
+		Logger: s.opts.Logger,
+		Log: func(a channel.Access) {
+			line := fmt.Sprintf("[ember channel] %s %s %s: %d", a.Service, a.Op, a.Target, a.Status)
+			if a.ErrorType != "" {
+				line += " " + a.ErrorType
+			}
+			in.logs.write(line + "\n")
+		},
+	})
+	l, err := in.sb.Listen("tcp", channelAddr)
+	if err != nil {
+		return fmt.Errorf("invoke: platform channel listener: %w", err)
+	}
+	in.channel = srv
+	go srv.Serve(l)
+	return nil
 }
 
 // startProxy serves the egress proxy inside the sandbox's network
@@ -135,7 +183,16 @@ func (in *instance) alive() bool {
 
 func (in *instance) close() {
 	in.closeOnce.Do(func() {
+		if in.extensions && in.alive() {
+			// Extensions get SHUTDOWN and a grace to flush, as on Lambda.
+			ctx, cancel := context.WithTimeout(context.Background(), runtimeapi.DefaultShutdownGrace)
+			in.rapi.Shutdown(ctx, runtimeapi.ShutdownSpindown)
+			cancel()
+		}
 		in.rapi.Close()
+		if in.channel != nil {
+			in.channel.Close()
+		}
 		if in.proxy != nil {
 			in.proxy.Close()
 		}
@@ -267,7 +324,7 @@ func (in *instance) invoke(ctx context.Context, s *Service, cfg catalog.Config, 
 	})
 	cancel()
 	dur := time.Since(start)
-	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID}
+	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID, Duration: dur}
 	status := ""
 	healthy := false
 	switch {
@@ -286,6 +343,7 @@ func (in *instance) invoke(ctx context.Context, s *Service, cfg catalog.Config, 
 		resp.Payload = errorDoc("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %s seconds", reqID, secs))
 		resp.FunctionError = "Unhandled"
 		status = "Status: timeout"
+		resp.TimedOut = true
 		if ctx.Err() != nil {
 			status = "Status: cancelled"
 		}

@@ -24,6 +24,8 @@ import (
 
 	"github.com/ember-run/ember/internal/bundle"
 	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/metering"
+	"github.com/ember-run/ember/internal/channel"
 	"github.com/ember-run/ember/internal/egress"
 	"github.com/ember-run/ember/internal/logs"
 	"github.com/ember-run/ember/internal/policy"
@@ -80,6 +82,11 @@ type Options struct {
 	// Resolver resolves names for the egress proxies of networked
 	// sandboxes; nil is the host's resolver.
 	Resolver egress.Resolver
+	// Secrets and KV back the platform channel's services; nil refuses
+	// them. Meter records every execution; nil records nothing.
+	Secrets channel.Secrets
+	KV      channel.KV
+	Meter   *metering.Meter
 	Logger   *slog.Logger
 }
 
@@ -121,6 +128,11 @@ type Request struct {
 	// Policy is a request-time fragment (X-Ember-Policy) that may only
 	// tighten the function's own security policy.
 	Policy *policy.Policy
+	// Portion runs one portion of a split-trust function instead of its
+	// entry (only the platform channel asks for this).
+	Portion string
+	// Payer is the account billed; empty means the function's owner.
+	Payer string
 }
 
 // Response is what the caller gets back.
@@ -131,6 +143,8 @@ type Response struct {
 	LogTail         []byte // last 4 KB of this invocation's log, when asked
 	RequestID       string
 	Cold            bool
+	Duration        time.Duration // the runtime's time on the event (REPORT's Duration)
+	TimedOut        bool
 }
 
 // Service runs invocations.
@@ -377,7 +391,7 @@ func (s *Service) Resolve(ctx context.Context, account, function, qualifier stri
 	if err != nil {
 		return "", err
 	}
-	if _, err := effectivePolicy(cfg, fragment); err != nil {
+	if _, err := effectivePolicy(&cfg, "", fragment); err != nil {
 		return "", err
 	}
 	return cfg.Version, nil
@@ -413,11 +427,11 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 		req.InvokedARN = s.opts.Catalog.ARN(f.Account, f.Name, req.Qualifier)
 	}
 	reqID := newRequestID()
-	eff, err := effectivePolicy(cfg, req.Policy)
+	eff, err := effectivePolicy(&cfg, req.Portion, req.Policy)
 	if err != nil {
 		return Response{}, err
 	}
-	key := poolKey(f, cfg, eff)
+	key := poolKey(f, cfg, eff) + portionKey(req.Portion)
 	var in *instance
 	if eff.Isolation == policy.IsolationFresh {
 		err = s.reserveSlot() // never a sandbox anyone used before
@@ -426,6 +440,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	}
 	if err != nil {
 		s.count(Response{}, nil, err)
+		s.meter(req, f, cfg, Response{RequestID: reqID}, metering.Throttled)
 		return Response{}, err
 	}
 	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID}
@@ -435,6 +450,9 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 		if in == nil || err != nil {
 			resp.Cold = true
 			s.count(resp, nil, err)
+			if err == nil {
+				s.meter(req, f, cfg, resp, metering.FunctionError) // init failure
+			}
 			return resp, err
 		}
 		resp.Cold = true
@@ -452,8 +470,51 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	}
 	out.Cold = resp.Cold
 	s.count(out, in, nil)
+	s.meter(req, f, cfg, out, "")
+	if in.extensions {
+		// The caller has its answer; the sandbox serves again once every
+		// extension has finished with this event (Lambda's lifecycle).
+		go func() {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Timeout)*time.Second)
+			defer cancel()
+			s.release(in, in.rapi.Settle(sctx) == nil && healthy)
+		}()
+		return out, nil
+	}
 	s.release(in, healthy)
 	return out, nil
+}
+
+// meter records one execution (or throttle) for billing and usage.
+func (s *Service) meter(req Request, f *catalog.Function, cfg catalog.Config, r Response, outcome string) {
+	if s.opts.Meter == nil {
+		return
+	}
+	if outcome == "" {
+		outcome = metering.Success
+		switch {
+		case r.TimedOut:
+			outcome = metering.Timeout
+		case r.FunctionError != "":
+			outcome = metering.FunctionError
+		}
+	}
+	payer := req.Payer
+	if payer == "" {
+		payer = f.Account
+	}
+	s.opts.Meter.Record(metering.Record{
+		RequestID: r.RequestID, Payer: payer, Owner: f.Account, Function: f.Name, Version: cfg.Version,
+		Duration: r.Duration, MemoryMB: cfg.MemorySize, Cold: r.Cold, Outcome: outcome,
+	})
+}
+
+// portionKey keeps the sandboxes of each portion apart in the pool.
+func portionKey(portion string) string {
+	if portion == "" {
+		return ""
+	}
+	return "#" + portion
 }
 
 // poolKey identifies the sandboxes one invocation may use: the function's
@@ -464,10 +525,17 @@ func poolKey(f *catalog.Function, cfg catalog.Config, eff policy.Effective) stri
 	return f.Account + "/" + f.Name + "/" + f.ID + "/" + cfg.Version + "/" + cfg.RevisionID + "/" + eff.Key()
 }
 
-// effectivePolicy is the configuration's policy, tightened by a request's
-// fragment when it carries one.
-func effectivePolicy(cfg catalog.Config, fragment *policy.Policy) (policy.Effective, error) {
-	eff, err := catalog.EffectivePolicy(cfg)
+// effectivePolicy is the configuration's policy — or, for a portion of a
+// split-trust function, that portion's, whose handler then replaces
+// cfg's — tightened by a request's fragment when it carries one.
+func effectivePolicy(cfg *catalog.Config, portion string, fragment *policy.Policy) (policy.Effective, error) {
+	var eff policy.Effective
+	var err error
+	if portion != "" {
+		cfg.Handler, eff, err = catalog.PortionPolicy(*cfg, portion)
+	} else {
+		eff, err = catalog.EffectivePolicy(*cfg)
+	}
 	if err != nil || fragment == nil {
 		return eff, err
 	}
@@ -732,6 +800,8 @@ const (
 	runtimeAPIAddr = "127.0.0.1:9001"
 	// egressAddr is where a networked sandbox finds its egress proxy.
 	egressAddr = "127.0.0.1:9080"
+	// channelAddr is the platform channel (EMBER_SERVICES_API).
+	channelAddr = "127.0.0.1:9002"
 )
 
 // proxyEnv points the usual clients (Go, python, node libraries, curl) at
@@ -770,7 +840,8 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 	if err != nil {
 		return fail(err)
 	}
-	in, err := newInstance(s, sb, f, cfg, eff, key)
+	exts := extensionsIn(code)
+	in, err := newInstance(s, sb, f, cfg, eff, key, req, exts)
 	if err != nil {
 		sb.Close()
 		return fail(err)
@@ -779,11 +850,18 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 	if eff.Networked() {
 		env = dedupeEnv(append(env, proxyEnv...))
 	}
+	env = dedupeEnv(append(env, "EMBER_SERVICES_API="+channelAddr))
 	spec := sandbox.Spec{
 		CodeDir: code, RuntimeDir: s.rtDir, Argv: argv, Env: env,
 		UID: uid, GID: uid, MemoryMB: cfg.MemorySize, TmpMB: eff.TmpMB,
 		Pids: eff.Pids, NoFile: eff.OpenFiles, StrictSyscalls: eff.Syscalls == policy.SyscallsStrict,
 		Stdout: in.logs, Stderr: in.logs,
+	}
+	for _, name := range exts {
+		spec.Extensions = append(spec.Extensions, "/var/task/extensions/"+name)
+	}
+	if len(exts) > 0 {
+		spec.ExtensionExited = func(path string, _ sandbox.Exit) { in.rapi.ExtensionExited(filepath.Base(path)) }
 	}
 	if err := sb.Start(ctx, spec); err != nil {
 		in.close()

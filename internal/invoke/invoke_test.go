@@ -97,8 +97,8 @@ func (s *hostSandbox) ID() string { return "host" }
 
 func (s *hostSandbox) Listen(network, addr string) (net.Listener, error) {
 	l, err := net.Listen(network, "127.0.0.1:0")
-	if err == nil {
-		s.addr = l.Addr().String()
+	if err == nil && addr == runtimeAPIAddr {
+		s.addr = l.Addr().String() // the runtime's environment is rewritten to it
 	}
 	return l, err
 }

@@ -47,7 +47,10 @@ const DefaultMaxResponseBytes = 6 << 20
 
 const (
 	maxErrorBytes = 1 << 20 // /error and /init/error bodies
-	maxConns      = 64      // connections from one sandbox's runtime
+	// maxConns bounds connections from one sandbox (the runtime needs one
+	// or two, each extension one more): with MaxHeaderBytes it bounds what
+	// a sandbox can make the host buffer in headers.
+	maxConns = 16
 	// defaultDeadline is used when neither the Invocation nor the context
 	// has a deadline: Lambda's maximum timeout.
 	defaultDeadline = 15 * time.Minute
@@ -159,6 +162,8 @@ type Server struct {
 	ext          extState // the Extensions API (extensions.go)
 	shut         atomic.Bool
 
+	initReading atomic.Bool // an /init/error body is being read
+
 	invocations atomic.Uint64
 	fnErrors    atomic.Uint64
 }
@@ -169,6 +174,10 @@ type call struct {
 	headers  [6][]string // values for the /next headers, built once by Invoke
 	done     chan Result // buffered: the runtime never waits for Invoke
 	finished bool        // guarded by Server.mu
+	// receiving: a /response or /error for it is being read (guarded by
+	// Server.mu). Only one body per invocation is read at a time, so a
+	// runtime cannot make the host buffer many copies of a 6 MB body.
+	receiving bool
 }
 
 // New returns a Server; start it with Serve.
@@ -196,7 +205,7 @@ func New(opts Options) *Server {
 		// sandbox stays warm.
 		ReadHeaderTimeout: 10 * time.Second,
 		// aws-lambda-go sends an X-Ray cause header of up to 1 MB on /error.
-		MaxHeaderBytes: 2 << 20,
+		MaxHeaderBytes: 1<<20 + 64<<10,
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
 	return s
@@ -446,17 +455,25 @@ func (s *Server) finishLocked(c *call, r Result) bool {
 	return true
 }
 
-// lookup finds the in-flight invocation named by id, or answers the
-// runtime with 400 and returns nil.
+// lookup finds the in-flight invocation named by id and claims it for
+// reading a result (release with unclaim), or answers the runtime with 400
+// and returns nil.
 func (s *Server) lookup(w http.ResponseWriter, id string) *call {
 	s.mu.Lock()
 	c := s.cur
-	var finished bool
-	if c != nil {
-		finished = c.finished
+	var finished, busy bool
+	if c != nil && c.inv.RequestID == id {
+		finished, busy = c.finished, c.receiving
+		if !finished && !busy {
+			c.receiving = true
+		}
 	}
 	s.mu.Unlock()
 	switch {
+	case busy && !finished:
+		s.log.Debug("runtime sent a second result while the first was being read", "request_id", id)
+		writeError(w, http.StatusBadRequest, errInvalidState, "Invocation "+strconv.Quote(id)+" is already receiving a result")
+		return nil
 	case c == nil || c.inv.RequestID != id:
 		s.log.Debug("runtime named an unknown request id", "request_id", id)
 		writeError(w, http.StatusBadRequest, errInvalidRequestID, "Invalid request ID: "+strconv.Quote(id))
@@ -573,12 +590,20 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(c.inv.Payload) // a runtime that went away is noticed through Fail or the deadline
 }
 
+// unclaim ends lookup's claim, so a retry of a broken-off result can be read.
+func (s *Server) unclaim(c *call) {
+	s.mu.Lock()
+	c.receiving = false
+	s.mu.Unlock()
+}
+
 // response is POST invocation/{id}/response, buffered or streamed.
 func (s *Server) response(w http.ResponseWriter, r *http.Request, id string) {
 	c := s.lookup(w, id)
 	if c == nil {
 		return
 	}
+	defer s.unclaim(c)
 	body, tooBig, err := readBody(r.Body, r.ContentLength, s.maxResponse)
 	if err != nil {
 		// The runtime broke off the request; it will not see an answer
@@ -616,6 +641,7 @@ func (s *Server) invocationError(w http.ResponseWriter, r *http.Request, id stri
 	if c == nil {
 		return
 	}
+	defer s.unclaim(c)
 	typ := r.Header.Get(hdrErrorType)
 	body, tooBig, err := readBody(r.Body, r.ContentLength, maxErrorBytes)
 	if err != nil {
@@ -638,6 +664,11 @@ func (s *Server) invocationError(w http.ResponseWriter, r *http.Request, id stri
 
 // initError is POST init/error: init has failed and the runtime will exit.
 func (s *Server) initError(w http.ResponseWriter, r *http.Request) {
+	if !s.initReading.CompareAndSwap(false, true) {
+		writeError(w, http.StatusBadRequest, errInvalidState, "An init error is already being received")
+		return
+	}
+	defer s.initReading.Store(false)
 	typ := r.Header.Get(hdrErrorType)
 	body, tooBig, err := readBody(r.Body, r.ContentLength, maxErrorBytes)
 	if err != nil {
@@ -733,9 +764,11 @@ func readBody(r io.Reader, contentLength, limit int64) (body []byte, tooBig bool
 	if contentLength > limit {
 		return nil, true, nil
 	}
+	// Room to see EOF without growing, but never more than a small
+	// buffer up front: a declared length is a claim, not bytes received.
 	size := int64(512)
 	if contentLength >= 0 {
-		size = contentLength + 1 // room to see EOF without growing
+		size = min(contentLength+1, 64<<10)
 	}
 	buf := make([]byte, 0, size)
 	lr := io.LimitedReader{R: r, N: limit + 1}

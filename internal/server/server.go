@@ -27,7 +27,10 @@ import (
 	"github.com/ember-run/ember/internal/catalog"
 	"github.com/ember-run/ember/internal/invoke"
 	"github.com/ember-run/ember/internal/keyring"
+	"github.com/ember-run/ember/internal/fnkv"
 	"github.com/ember-run/ember/internal/logs"
+	"github.com/ember-run/ember/internal/metering"
+	"github.com/ember-run/ember/internal/secrets"
 	"github.com/ember-run/ember/internal/sandbox"
 	"github.com/ember-run/ember/internal/sandbox/linux"
 	"github.com/ember-run/ember/internal/store"
@@ -185,6 +188,19 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 		return err
 	}
 	defer logStore.Close()
+	secretStore, err := secrets.New(ctx, st, ring)
+	if err != nil {
+		return err
+	}
+	kvStore, err := fnkv.New(ctx, st)
+	if err != nil {
+		return err
+	}
+	meter, err := metering.New(ctx, st, metering.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer meter.Close()
 	driver, reason, err := openDriver(cfg, log)
 	if err != nil {
 		return err
@@ -194,6 +210,7 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	}
 	inv, err := invoke.New(invoke.Options{
 		Driver: driver, Reason: reason, Catalog: cat, UIDs: accts, Logs: logStore,
+		Secrets: secretStore, KV: kvStore, Meter: meter,
 		DataDir: cfg.DataDir, Region: cfg.Region, IdleTTL: cfg.IdleTTL, MinAvailableMB: cfg.MinFreeMemoryMB, MaxSandboxes: cfg.MaxSandboxes, WarmPool: cfg.WarmPool, Logger: log,
 	})
 	if err != nil {
@@ -210,6 +227,7 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	handler := api.New(api.Deps{
 		Catalog: cat, Accounts: accts, Keyring: ring, Logger: log, PublicURL: cfg.PublicURL,
 		Invoker: inv, Logs: logStore, Events: events, Provisioner: provisioner(driver, inv),
+		Secrets: secretStore, KV: kvStore, Meter: meter,
 		Ready: func() bool { return serving.Load() && st.Healthy() },
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
