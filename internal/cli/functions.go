@@ -20,7 +20,7 @@ import (
 )
 
 func functionCmds(cf *clientFlags, stdout, stderr io.Writer) []*cobra.Command {
-	return []*cobra.Command{deployCmd(cf, stdout, stderr), invokeCmd(cf, stdout, stderr), logsCmd(cf, stdout), policyCmd(cf, stdout)}
+	return []*cobra.Command{deployCmd(cf, stdout, stderr), invokeCmd(cf, stdout, stderr), logsCmd(cf, stdout), policyCmd(cf, stdout), secretCmd(cf, stdout), usageCmd(cf, stdout)}
 }
 
 type deployFlags struct {
