@@ -340,3 +340,76 @@ func writeTempB(b *testing.B, content string) string {
 	}
 	return p
 }
+
+// channelFn is a python function that makes one platform-channel call per
+// invocation, chosen by the event, so BenchmarkChannel can price each
+// kind against an invocation that makes none.
+const channelFn = `import json, os, urllib.error, urllib.request
+API = "http://" + os.environ["EMBER_SERVICES_API"] + "/2026-01-01"
+def call(path, method="GET", data=None):
+    with urllib.request.urlopen(urllib.request.Request(API + path, method=method, data=data)) as r:
+        return r.read()
+def main(event, context):
+    op = event.get("op")
+    if op == "secret":
+        call("/secrets/token")
+    elif op == "kv":
+        try:
+            call("/kv/k")
+        except urllib.error.HTTPError:
+            call("/kv/k", "PUT", b"v")
+    elif op == "portion":
+        call("/portions/helper/invocations", "POST", b"{}")
+    return {"op": op}
+def helper(event, context):
+    return {"ok": True}
+`
+
+// BenchmarkChannel: warm invocations of a python function that makes no
+// channel call ("plain") or one secret get, kv get or portion call; the
+// difference to "plain" is the round trip through the platform channel.
+func BenchmarkChannel(b *testing.B) {
+	if testing.Short() {
+		b.Skip("short")
+	}
+	c := newAccount(b, shared, "bench-channel")
+	cl := lambdaClient(shared, c)
+	if _, err := cl.CreateFunction(ctxT(b), &lambda.CreateFunctionInput{
+		FunctionName: aws.String("chan"), Runtime: types.RuntimePython312, Role: aws.String(testRole),
+		Handler: aws.String("app.main"), Code: &types.FunctionCode{ZipFile: makeZip(b, zipEntry{name: "app.py", body: channelFn})},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	env := []string{"EMBER_ENDPOINT=" + shared.endpoint}
+	doc := `{"services":{"secrets":["token"],"kv":true,"portions":["helper"]},"portions":{"helper":{"handler":"app.helper","trust":1}}}`
+	if _, errOut, code := emberCLI(b, c, env, "policy", "put", "chan", "--file", writeTempB(b, doc)); code != 0 {
+		b.Fatalf("policy put: %s", errOut)
+	}
+	if _, errOut, code := emberCLI(b, c, env, "secret", "put", "chan", "token", "--value", "s3cret"); code != 0 {
+		b.Fatalf("secret put: %s", errOut)
+	}
+	for _, op := range []string{"plain", "secret", "kv", "portion"} {
+		b.Run(op, func(b *testing.B) {
+			in := &lambda.InvokeInput{FunctionName: aws.String("chan"), Payload: []byte(`{"op":"` + op + `"}`)}
+			emberInvokeOnce(b, cl, in) // warm it (and the portion's sandbox)
+			lat := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				start := time.Now()
+				emberInvokeOnce(b, cl, in)
+				lat = append(lat, time.Since(start))
+			}
+			reportPercentiles(b, lat)
+		})
+	}
+}
+
+func emberInvokeOnce(b *testing.B, cl *lambda.Client, in *lambda.InvokeInput) {
+	out, err := cl.Invoke(ctxT(b), in)
+	if err != nil || out.FunctionError != nil {
+		msg := ""
+		if out != nil {
+			msg = string(out.Payload)
+		}
+		b.Fatalf("invoke: %v %s", err, msg)
+	}
+}
