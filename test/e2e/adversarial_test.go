@@ -190,7 +190,10 @@ type advCase struct {
 	event   string
 	want    map[string][]string
 	wantErr string
-	check   func(t *testing.T, r advResult)
+	// orErr is another accepted outcome: the runtime died of the attack
+	// with this error type (then there is no report to check).
+	orErr string
+	check func(t *testing.T, r advResult)
 	// Multi-step cases replace all of the above.
 	run func(t *testing.T, a *advAttack)
 }
@@ -243,6 +246,10 @@ func advOr(v, def int32) int32 {
 
 func advSingle(t *testing.T, a *advAttack, c advCase) {
 	r := a.invoke(c.event)
+	if got := r.errorType(); c.orErr != "" && got == c.orErr {
+		t.Logf("the runtime died of the attack: %v", r)
+		return
+	}
 	if got := r.errorType(); got != c.wantErr {
 		t.Fatalf("function error %q, want %q: %v", got, c.wantErr, r)
 	}
@@ -574,6 +581,10 @@ func advCases() []advCase {
 			// a thousand such forks take a second or more on a busy host.
 			name: "fork-bomb", memory: 512, timeout: 10, event: `{"attack":"fork-bomb"}`,
 			want: map[string][]string{"fork": {"EAGAIN"}},
+			// At the pids limit the Go runtime itself may fail to start a
+			// thread and exit ("failed to create new OS thread"): that is
+			// the limit working too; the next invocation must still work.
+			orErr: "Runtime.ExitError",
 			check: func(t *testing.T, r advResult) {
 				if r.rep.N < 500 || r.rep.N > 1024 {
 					t.Errorf("forked %d processes before EAGAIN, want the pids limit (1024 with the runtime's threads)", r.rep.N)
