@@ -225,6 +225,63 @@ func (in *instance) exitFailure(reqID string) (typ, msg string) {
 	return "Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s", reqID, how)
 }
 
+// memoryWatchEvery is how often a long invocation checks whether its
+// sandbox stalled at the memory limit; two checks in a row stop it.
+const memoryWatchEvery = 250 * time.Millisecond
+
+// watchMemory stops an invocation (through cancel) once its sandbox has
+// been stalled at the memory limit for two checks in a row, rather than
+// letting it thrash until its timeout. Short invocations cost one timer.
+// The returned func ends the watch and reports whether it fired.
+func (in *instance) watchMemory(cancel context.CancelFunc) func() bool {
+	if _, ok := in.sb.(sandbox.MemoryBound); !ok {
+		return func() bool { return false }
+	}
+	var (
+		mu      sync.Mutex
+		t       *time.Timer
+		done    bool
+		fired   bool
+		strikes int
+	)
+	var check func()
+	check = func() {
+		bound := in.memoryBound()
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		if bound {
+			strikes++
+		} else {
+			strikes = 0
+		}
+		if strikes >= 2 {
+			fired = true
+			cancel()
+			return
+		}
+		t = time.AfterFunc(memoryWatchEvery, check)
+	}
+	mu.Lock()
+	t = time.AfterFunc(memoryWatchEvery, check)
+	mu.Unlock()
+	return func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		done = true
+		t.Stop()
+		return fired
+	}
+}
+
+// memoryBound reports whether the sandbox stalled at its memory limit.
+func (in *instance) memoryBound() bool {
+	mb, ok := in.sb.(sandbox.MemoryBound)
+	return ok && mb.MemoryBound()
+}
+
 // memoryUsedMB is the sandbox's peak memory. Reading the cgroup costs tens
 // of microseconds, so a warm sandbox reads it at most every peakEvery and
 // otherwise reports the last figure (a peak only grows; a little staleness
@@ -318,10 +375,12 @@ func (in *instance) invoke(ctx context.Context, s *Service, cfg catalog.Config, 
 	start := time.Now()
 	timeout := time.Duration(cfg.Timeout) * time.Second
 	ictx, cancel := context.WithDeadline(ctx, start.Add(timeout))
+	stall := in.watchMemory(cancel)
 	res, err := in.rapi.Invoke(ictx, runtimeapi.Invocation{
 		RequestID: reqID, Payload: payload, Deadline: start.Add(timeout),
 		FunctionARN: req.InvokedARN, ClientContext: req.ClientContext,
 	})
+	stalled := stall()
 	cancel()
 	dur := time.Since(start)
 	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID, Duration: dur}
@@ -336,6 +395,16 @@ func (in *instance) invoke(ctx context.Context, s *Service, cfg catalog.Config, 
 		// A runtime that got a 413 for its response exits (aws-lambda-go
 		// does): don't keep that sandbox.
 		healthy = res.ErrorType != runtimeapi.ErrorTypeResponseTooLarge
+	case err != nil && (stalled || errors.Is(err, runtimeapi.ErrTimeout) && in.memoryBound()):
+		// Stalled at the memory limit: the kernel thrashes on the
+		// runtime's code pages instead of killing it. Lambda's VM would
+		// have OOM-killed it; report the same.
+		in.kill()
+		typ := "Runtime.OutOfMemory"
+		in.logs.write(fmt.Sprintf("%s %s Runtime ran out of memory (%d MB) and was stopped\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), reqID, cfg.MemorySize))
+		resp.Payload = errorDoc(typ, fmt.Sprintf("RequestId: %s Error: Runtime exited with error: signal: killed", reqID))
+		resp.FunctionError = "Unhandled"
+		status = "Status: error\tError Type: " + typ
 	case errors.Is(err, runtimeapi.ErrTimeout):
 		in.kill()
 		secs := fmt.Sprintf("%.2f", timeout.Seconds())

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -30,19 +31,22 @@ import (
 type hostDriver struct {
 	mu      sync.Mutex
 	created int
+	// bound makes every sandbox report itself stalled at its memory limit.
+	bound atomic.Bool
 }
 
 func (d *hostDriver) Create(ctx context.Context) (sandbox.Sandbox, error) {
 	d.mu.Lock()
 	d.created++
 	d.mu.Unlock()
-	return &hostSandbox{done: make(chan struct{})}, nil
+	return &hostSandbox{done: make(chan struct{}), bound: &d.bound}, nil
 }
 
 func (d *hostDriver) Close() error { return nil }
 
 type hostSandbox struct {
-	addr string
+	bound *atomic.Bool
+	addr  string
 	cmd  *exec.Cmd
 	done chan struct{}
 	exit sandbox.Exit
@@ -52,6 +56,8 @@ type hostSandbox struct {
 	copied  chan struct{}
 	flushes chan chan struct{}
 }
+
+func (s *hostSandbox) MemoryBound() bool { return s.bound.Load() }
 
 // ResetScratch: the host sandbox has no /tmp of its own.
 func (s *hostSandbox) ResetScratch() error { return nil }
@@ -339,6 +345,30 @@ func TestTimeoutAndCrashAreFunctionErrors(t *testing.T) {
 	}
 	if e.svc.Idle() != 1 {
 		t.Fatalf("broken sandboxes pooled: %d idle", e.svc.Idle())
+	}
+}
+
+// A sandbox stalled at its memory limit is stopped and reported as out of
+// memory long before its timeout, and the next call gets a new sandbox.
+func TestMemoryStallIsOutOfMemory(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.create(t, "f", 30)
+	e.driver.bound.Store(true)
+	start := time.Now()
+	r, out := e.invoke(t, "f", `{"cmd":"sleep"}`)
+	if r.FunctionError != "Unhandled" || out["errorType"] != "Runtime.OutOfMemory" {
+		t.Fatalf("stall: %+v %v", r, out)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("a memory stall ran for %v: the watch did not stop it", took)
+	}
+	if !strings.Contains(string(r.LogTail), "Error Type: Runtime.OutOfMemory") {
+		t.Fatalf("log:\n%s", r.LogTail)
+	}
+	e.driver.bound.Store(false)
+	r, out = e.invoke(t, "f", `{}`)
+	if r.FunctionError != "" || !r.Cold || out["n"] != float64(1) {
+		t.Fatalf("after the stall: %+v %v", r, out)
 	}
 }
 

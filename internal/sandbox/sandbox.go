@@ -78,6 +78,16 @@ type Exit struct {
 	OOMKilled bool   // the memory cgroup killed a process
 }
 
+// MemoryBound is implemented by sandboxes that can tell whether their
+// memory is exhausted by pages the kernel cannot reclaim (anonymous memory
+// and tmpfs, with no swap). A process in that state may not be killed by
+// the OOM killer for a long time: the kernel keeps evicting and refaulting
+// the program's own code pages, and the function just stalls. The invoke
+// path asks on a timeout, so that such a stall is reported as what it is.
+type MemoryBound interface {
+	MemoryBound() bool
+}
+
 // Stats is resource usage read from the sandbox's cgroup.
 type Stats struct {
 	MemoryPeakBytes uint64 // highest memory use so far

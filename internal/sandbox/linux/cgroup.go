@@ -377,6 +377,39 @@ func (cg *cgroup) oomKilled() bool {
 	return n > 0
 }
 
+// memoryBound reports whether the cgroup reached its memory limit and what
+// it holds there is almost all unreclaimable: anonymous memory plus shmem
+// (tmpfs). Within boundSlack of the limit, only the program's own file
+// pages are left to evict, and the kernel thrashes on them instead of
+// invoking the OOM killer.
+func (cg *cgroup) memoryBound() bool {
+	dir, limitFile, hitFile, hitKey, anonKey := cg.dir, "memory.max", "memory.events", "max", "anon"
+	if !cg.host.v2 {
+		dir = cg.v1["memory"]
+		limitFile, hitFile, hitKey, anonKey = "memory.limit_in_bytes", "memory.failcnt", "", "rss"
+	}
+	limit, err := readInt(filepath.Join(dir, limitFile))
+	if err != nil || limit <= 0 {
+		return false
+	}
+	var hits int64
+	if hitKey == "" {
+		hits, err = readInt(filepath.Join(dir, hitFile))
+	} else {
+		hits, err = readKey(filepath.Join(dir, hitFile), hitKey)
+	}
+	if err != nil || hits == 0 {
+		return false
+	}
+	anon, err := readKey(filepath.Join(dir, "memory.stat"), anonKey)
+	if err != nil {
+		return false
+	}
+	shmem, _ := readKey(filepath.Join(dir, "memory.stat"), "shmem")
+	slack := max(limit/32, 4<<20)
+	return anon+shmem >= limit-slack
+}
+
 // usage reads peak and current memory and CPU time.
 func (cg *cgroup) usage() (peak, cur uint64, cpu time.Duration, err error) {
 	if cg.host.v2 {

@@ -5,6 +5,7 @@ package linux
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,3 +160,54 @@ func TestCgroupV1Limits(t *testing.T) {
 		t.Error("oom_kill 0 read as killed")
 	}
 }
+
+// memoryBound: at the limit with (almost) only anon+shmem charged is a
+// stall; at the limit with reclaimable page cache, or never at the limit,
+// is not.
+func TestCgroupMemoryBound(t *testing.T) {
+	const limit = 128 << 20
+	stat := func(anonKey string, anon, shmem int64) string {
+		return anonKey + " " + itoa(anon) + "\nfile 1000\nshmem " + itoa(shmem) + "\n"
+	}
+	cases := []struct {
+		name        string
+		hits        int64
+		anon, shmem int64
+		want        bool
+	}{
+		{"anon at the limit", 3, limit - 1<<20, 0, true},
+		{"anon plus tmpfs at the limit", 1, 60 << 20, 66 << 20, true},
+		{"page cache at the limit", 40, 20 << 20, 0, false},
+		{"never hit the limit", 0, limit - 1<<20, 0, false},
+		{"well below with hits", 2, 100 << 20, 0, false},
+	}
+	for _, c := range cases {
+		v2 := fakeTree(t, map[string]string{
+			"memory.max":    itoa(limit) + "\n",
+			"memory.events": "low 0\nhigh 0\nmax " + itoa(c.hits) + "\noom 0\noom_kill 0\n",
+			"memory.stat":   stat("anon", c.anon, c.shmem),
+		})
+		cg := &cgroup{host: &cgroupHost{v2: true}, dir: v2}
+		if got := cg.memoryBound(); got != c.want {
+			t.Errorf("v2 %s: memoryBound = %v, want %v", c.name, got, c.want)
+		}
+		v1 := fakeTree(t, map[string]string{
+			"memory.limit_in_bytes": itoa(limit) + "\n",
+			"memory.failcnt":        itoa(c.hits) + "\n",
+			"memory.stat":           "cache 5\n" + stat("rss", c.anon, c.shmem),
+		})
+		cg = &cgroup{host: &cgroupHost{}, v1: map[string]string{"memory": v1}}
+		if got := cg.memoryBound(); got != c.want {
+			t.Errorf("v1 %s: memoryBound = %v, want %v", c.name, got, c.want)
+		}
+	}
+	// No limit set ("max"): never bound.
+	cg := &cgroup{host: &cgroupHost{v2: true}, dir: fakeTree(t, map[string]string{
+		"memory.max": "max\n", "memory.events": "max 9\n", "memory.stat": stat("anon", 1<<40, 0),
+	})}
+	if cg.memoryBound() {
+		t.Error("unlimited cgroup reported bound")
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -576,6 +576,15 @@ func (s *Sandbox) Stats() (sandbox.Stats, error) {
 	return sandbox.Stats{MemoryPeakBytes: peak, MemoryBytes: cur, CPUTime: cpu}, nil
 }
 
+// MemoryBound reports whether the sandbox's memory is exhausted by
+// unreclaimable pages (see sandbox.MemoryBound).
+func (s *Sandbox) MemoryBound() bool {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	return !closed && s.cg != nil && s.cg.memoryBound()
+}
+
 // Kill SIGKILLs the init (which takes the whole pid namespace with it) and
 // every process in the cgroup.
 func (s *Sandbox) Kill() error {
