@@ -18,10 +18,10 @@ import (
 	"github.com/ember-run/ember/internal/account"
 	"github.com/ember-run/ember/internal/catalog"
 	"github.com/ember-run/ember/internal/fnkv"
-	"github.com/ember-run/ember/internal/metering"
-	"github.com/ember-run/ember/internal/secrets"
 	"github.com/ember-run/ember/internal/invoke"
 	"github.com/ember-run/ember/internal/keyring"
+	"github.com/ember-run/ember/internal/metering"
+	"github.com/ember-run/ember/internal/secrets"
 	"github.com/ember-run/ember/internal/sigv4"
 )
 

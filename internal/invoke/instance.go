@@ -43,7 +43,7 @@ type instance struct {
 	channel *channel.Server  // the platform channel
 	// extensions: the bundle has external extensions (Extensions API).
 	extensions bool
-	flooded atomic.Bool      // the runtime wrote past the policy's output limit
+	flooded    atomic.Bool // the runtime wrote past the policy's output limit
 
 	closeOnce sync.Once
 

@@ -24,10 +24,10 @@ import (
 
 	"github.com/ember-run/ember/internal/bundle"
 	"github.com/ember-run/ember/internal/catalog"
-	"github.com/ember-run/ember/internal/metering"
 	"github.com/ember-run/ember/internal/channel"
 	"github.com/ember-run/ember/internal/egress"
 	"github.com/ember-run/ember/internal/logs"
+	"github.com/ember-run/ember/internal/metering"
 	"github.com/ember-run/ember/internal/policy"
 	"github.com/ember-run/ember/internal/runtimes"
 	"github.com/ember-run/ember/internal/sandbox"
@@ -87,7 +87,7 @@ type Options struct {
 	Secrets channel.Secrets
 	KV      channel.KV
 	Meter   *metering.Meter
-	Logger   *slog.Logger
+	Logger  *slog.Logger
 }
 
 func (o *Options) defaults() {

@@ -47,10 +47,10 @@ func (d *hostDriver) Close() error { return nil }
 type hostSandbox struct {
 	bound *atomic.Bool
 	addr  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	exit sandbox.Exit
-	once sync.Once
+	cmd   *exec.Cmd
+	done  chan struct{}
+	exit  sandbox.Exit
+	once  sync.Once
 
 	out     *os.File // read end of the runtime's output pipe
 	copied  chan struct{}

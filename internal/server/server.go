@@ -25,14 +25,14 @@ import (
 	"github.com/ember-run/ember/internal/async"
 	"github.com/ember-run/ember/internal/bundle"
 	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/fnkv"
 	"github.com/ember-run/ember/internal/invoke"
 	"github.com/ember-run/ember/internal/keyring"
-	"github.com/ember-run/ember/internal/fnkv"
 	"github.com/ember-run/ember/internal/logs"
 	"github.com/ember-run/ember/internal/metering"
-	"github.com/ember-run/ember/internal/secrets"
 	"github.com/ember-run/ember/internal/sandbox"
 	"github.com/ember-run/ember/internal/sandbox/linux"
+	"github.com/ember-run/ember/internal/secrets"
 	"github.com/ember-run/ember/internal/store"
 )
 
