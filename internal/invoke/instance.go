@@ -37,6 +37,10 @@ type instance struct {
 	provisioned  bool // kept ready for provisioned concurrency (under Service.mu)
 
 	logs *capture // the sandbox's stdout and stderr
+	// store and version: where output after the last invocation (e.g. an
+	// extension's on SHUTDOWN) goes when the sandbox closes.
+	store   *logs.Store
+	version string
 
 	policy  policy.Effective // what the sandbox was built under
 	proxy   *egress.Proxy    // the egress proxy, when the policy has a network
@@ -56,6 +60,7 @@ func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalo
 	in := &instance{
 		sb: sb, key: key, account: f.Account, function: f.Name, memoryMB: cfg.MemorySize,
 		fresh: true, policy: eff, keepAlive: f.KeepAlive(), extensions: len(exts) > 0,
+		store: s.opts.Logs, version: cfg.Version,
 		rapi: runtimeapi.New(runtimeapi.Options{
 			MaxResponseBytes: MaxPayload, Logger: s.opts.Logger,
 			Extensions: exts, FunctionName: f.Name, FunctionVersion: cfg.Version, Handler: cfg.Handler, AccountID: f.Account,
@@ -197,6 +202,14 @@ func (in *instance) close() {
 			in.proxy.Close()
 		}
 		in.sb.Close()
+		// Output after the last invocation ended (extensions on SHUTDOWN,
+		// a runtime's goodbye) is not lost with the sandbox.
+		if text, dropped := in.logs.cut(); text != "" && in.store != nil {
+			if dropped > 0 {
+				text += fmt.Sprintf("[ember: %d bytes of output dropped: over the log limit]\n", dropped)
+			}
+			in.store.Append(in.account, in.function, logs.Record{Time: time.Now(), Version: in.version, Text: text})
+		}
 	})
 }
 
