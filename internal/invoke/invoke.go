@@ -131,8 +131,32 @@ type Request struct {
 	// Portion runs one portion of a split-trust function instead of its
 	// entry (only the platform channel asks for this).
 	Portion string
-	// Payer is the account billed; empty means the function's owner.
+	// Payer is the account billed and whose account concurrency the call
+	// uses; empty means the function's owner.
 	Payer string
+	// API names the published API route the call came through, as
+	// "apiId/METHOD /path" (metering only).
+	API string
+	// Delegation is set when the call comes through a cross-account alias.
+	Delegation *Delegation
+}
+
+// Delegation describes a call through another account's alias of this
+// function: the alias's owner (Request.Payer) pays, its customizations
+// are injected, and its calls run in sandboxes of their own.
+type Delegation struct {
+	// Alias is the alias's name in the payer's namespace; the payer's logs
+	// for it are stored under that name.
+	Alias string
+	// Env is added to the function's environment (the alias's own
+	// credentials); the alias owner's values win over the function's.
+	Env map[string]string
+	// MemoryMB and Timeout lower the function's (0: the function's own).
+	MemoryMB int
+	Timeout  int
+	// Revision changes whenever the alias's customizations change; it is
+	// part of the pool key, so an edit never serves the old values.
+	Revision string
 }
 
 // Response is what the caller gets back.
