@@ -6,7 +6,6 @@
 //
 //	/status/{code}  answers with that status code
 //	/binary         answers 4 bytes of binary data, base64-encoded
-//	/plain          answers a bare JSON string (not a response document)
 //	/env/{name}     answers the value of an environment variable
 //	anything else   echoes the request it was given, as JSON
 package main
