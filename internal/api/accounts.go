@@ -83,6 +83,12 @@ func (s *Server) deleteAccount(ctx context.Context, c *call) (int, any, error) {
 	if err := s.cat.DeleteAccount(ctx, id); err != nil {
 		return 0, nil, err
 	}
+	if s.apis != nil {
+		// Its APIs and its subscriptions (and their keys) go with it.
+		if err := s.apis.DeleteAccount(ctx, id); err != nil {
+			return 0, nil, err
+		}
+	}
 	if err := s.accts.Delete(ctx, id); err != nil {
 		return 0, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ember-run/ember/internal/invoke"
 	"github.com/ember-run/ember/internal/metering"
 	"github.com/ember-run/ember/internal/policy"
+	"github.com/ember-run/ember/internal/pubapi"
 	"github.com/ember-run/ember/internal/secrets"
 	"github.com/ember-run/ember/internal/sigv4"
 	"github.com/ember-run/ember/internal/store"
@@ -54,6 +55,7 @@ var errorTable = []struct {
 	{invoke.ErrUnavailable, 502, "ResourceNotReadyException", ""},
 	{invoke.ErrClosed, 503, "ServiceException", "ember is shutting down; retry"},
 	{errMethod, 405, "MethodNotAllowedException", ""},
+	{catalog.ErrForbidden, 403, "AccessDeniedException", ""},
 	{catalog.ErrExists, 409, "ResourceConflictException", ""},
 	{catalog.ErrConflict, 409, "ResourceConflictException", ""},
 	{account.ErrExists, 409, "ResourceConflictException", ""},
@@ -66,6 +68,11 @@ var errorTable = []struct {
 	{metering.ErrInvalid, 400, "InvalidParameterValueException", ""},
 	{policy.ErrInvalid, 400, "InvalidParameterValueException", ""},
 	{account.ErrInvalid, 400, "InvalidParameterValueException", ""},
+	{pubapi.ErrNotFound, 404, "ResourceNotFoundException", ""},
+	{pubapi.ErrForbidden, 403, "AccessDeniedException", ""},
+	{pubapi.ErrInvalid, 400, "InvalidParameterValueException", ""},
+	{pubapi.ErrExists, 409, "ResourceConflictException", ""},
+	{pubapi.ErrConflict, 409, "ResourceConflictException", ""},
 	{errBadParameter, 400, "InvalidParameterValueException", ""},
 	{errBadRequest, 400, "InvalidRequestContentException", ""},
 	{catalog.ErrTooLarge, 413, "RequestEntityTooLargeException", ""},

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -34,7 +35,16 @@ func (s *Server) lambdaRoutes() []route {
 		{"GET " + fn + "/{name}/policy", maxDefaultBody, s.getPolicy},
 		{"DELETE " + fn + "/{name}/policy/{sid}", maxDefaultBody, s.removePermission},
 		{"POST " + fn + "/{name}/invocations", maxInvokeBody, s.invoke},
+		{"POST " + urlPath, maxDefaultBody, s.createFunctionURL},
+		{"GET " + urlPath, maxDefaultBody, s.getFunctionURL},
+		{"PUT " + urlPath, maxDefaultBody, s.updateFunctionURL},
+		{"DELETE " + urlPath, maxDefaultBody, s.deleteFunctionURL},
+		{"GET " + urlPath + "s", maxDefaultBody, s.listFunctionURLs},
 		{"GET /ember/functions/{name}/logs", maxDefaultBody, s.functionLogs},
+		{"PUT /ember/cross-account-aliases/{name}", maxDefaultBody, s.putCrossAlias},
+		{"GET /ember/cross-account-aliases/{name}", maxDefaultBody, s.getCrossAlias},
+		{"DELETE /ember/cross-account-aliases/{name}", maxDefaultBody, s.deleteCrossAlias},
+		{"GET /ember/cross-account-aliases", maxDefaultBody, s.listCrossAliases},
 		{"PUT /ember/functions/{name}/security-policy", maxDefaultBody, s.putSecurityPolicy},
 		{"GET /ember/functions/{name}/security-policy", maxDefaultBody, s.getSecurityPolicy},
 		{"DELETE /ember/functions/{name}/security-policy", maxDefaultBody, s.deleteSecurityPolicy},
@@ -267,6 +277,9 @@ func set[T any](dst *T, src *T) {
 
 func (s *Server) getFunction(ctx context.Context, c *call) (int, any, error) {
 	t, err := s.function(ctx, c, "lambda:GetFunction", false)
+	if errors.Is(err, catalog.ErrNotFound) {
+		err = s.crossAliasOpaque(ctx, c, err)
+	}
 	if err != nil {
 		return 0, nil, err
 	}
@@ -297,6 +310,9 @@ func (s *Server) getFunction(ctx context.Context, c *call) (int, any, error) {
 
 func (s *Server) getFunctionConfiguration(ctx context.Context, c *call) (int, any, error) {
 	t, err := s.function(ctx, c, "lambda:GetFunctionConfiguration", false)
+	if errors.Is(err, catalog.ErrNotFound) {
+		err = s.crossAliasOpaque(ctx, c, err)
+	}
 	if err != nil {
 		return 0, nil, err
 	}

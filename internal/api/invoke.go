@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/ember-run/ember/internal/async"
+	"github.com/ember-run/ember/internal/catalog"
 	"github.com/ember-run/ember/internal/invoke"
 	"github.com/ember-run/ember/internal/policy"
 )
@@ -35,6 +37,14 @@ const policyHeader = "X-Ember-Policy"
 
 func (s *Server) invoke(ctx context.Context, c *call) (int, any, error) {
 	t, err := s.function(ctx, c, "lambda:InvokeFunction", false)
+	if errors.Is(err, catalog.ErrNotFound) {
+		if a := s.ownCrossAlias(ctx, c); a != nil {
+			// The caller's own cross-account alias: the invoke path
+			// resolves it (and checks the grant) as the caller's call.
+			ref, _ := s.ref(c)
+			t, err = target{fn: &catalog.Function{Account: a.Account, Name: a.Name}, qualifier: ref.Qualifier, owner: true}, nil
+		}
+	}
 	if err != nil {
 		return 0, nil, err
 	}

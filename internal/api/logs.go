@@ -21,9 +21,16 @@ type streamed struct{}
 // GET /ember/functions/{name}/logs?since=RFC3339|duration&follow=true.
 // Only the owner reads a function's logs.
 func (s *Server) functionLogs(ctx context.Context, c *call) (int, any, error) {
-	t, err := s.functionOnly(ctx, c, "ember:GetLogs", true)
-	if err != nil {
-		return 0, nil, err
+	account, name := c.caller.ID, c.r.PathValue("name")
+	if a := s.ownCrossAlias(ctx, c); a != nil {
+		// A cross-account alias's executions log to the alias's account.
+		account, name = a.Account, a.Name
+	} else {
+		t, err := s.functionOnly(ctx, c, "ember:GetLogs", true)
+		if err != nil {
+			return 0, nil, err
+		}
+		account, name = t.fn.Account, t.fn.Name
 	}
 	if s.logs == nil {
 		return 0, nil, fmt.Errorf("%w: logs are not available on this server", errUnknownRoute)
@@ -57,7 +64,7 @@ func (s *Server) functionLogs(ctx context.Context, c *call) (int, any, error) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(200)
 	flusher, _ := w.(http.Flusher)
-	err = s.logs.Read(ctx, t.fn.Account, t.fn.Name, since, follow, func(r logs.Record) error {
+	err := s.logs.Read(ctx, account, name, since, follow, func(r logs.Record) error {
 		if _, err := w.Write([]byte(r.Text)); err != nil {
 			return err
 		}
@@ -67,7 +74,7 @@ func (s *Server) functionLogs(ctx context.Context, c *call) (int, any, error) {
 		return nil
 	})
 	if err != nil && ctx.Err() == nil {
-		s.log.Warn("api: reading logs", "function", t.fn.Name, "err", err)
+		s.log.Warn("api: reading logs", "function", name, "err", err)
 	}
 	return 0, streamed{}, nil
 }

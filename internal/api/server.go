@@ -21,6 +21,7 @@ import (
 	"github.com/ember-run/ember/internal/invoke"
 	"github.com/ember-run/ember/internal/keyring"
 	"github.com/ember-run/ember/internal/metering"
+	"github.com/ember-run/ember/internal/pubapi"
 	"github.com/ember-run/ember/internal/secrets"
 	"github.com/ember-run/ember/internal/sigv4"
 )
@@ -54,6 +55,9 @@ type Deps struct {
 	Secrets *secrets.Store
 	KV      *fnkv.Store
 	Meter   *metering.Meter
+	// APIs backs published APIs (/ember/apis and the /apis/ gateway); nil
+	// refuses them.
+	APIs *pubapi.Store
 }
 
 // Server is the HTTP handler for the whole API.
@@ -61,6 +65,7 @@ type Server struct {
 	secrets     *secrets.Store
 	kv          *fnkv.Store
 	meter       *metering.Meter
+	apis        *pubapi.Store
 	cat         *catalog.Catalog
 	accts       *account.Service
 	ring        *keyring.Keyring
@@ -84,7 +89,7 @@ var _ http.Handler = (*Server)(nil)
 func New(d Deps) *Server {
 	s := &Server{cat: d.Catalog, accts: d.Accounts, ring: d.Keyring, log: d.Logger, ready: d.Ready, public: strings.TrimRight(d.PublicURL, "/"), now: time.Now,
 		invoker: d.Invoker, logs: d.Logs, events: d.Events, provisioner: d.Provisioner,
-		secrets: d.Secrets, kv: d.KV, meter: d.Meter,
+		secrets: d.Secrets, kv: d.KV, meter: d.Meter, apis: d.APIs,
 		draining: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -123,7 +128,9 @@ type callKey struct{}
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("GET /ember/code/{account}/{object}", s.downloadCode)
-	for _, rt := range s.lambdaRoutes() {
+	s.mux.HandleFunc(urlPrefix, s.serveFunctionURL) // function URLs: any method, their own auth
+	s.mux.HandleFunc(gatewayPrefix, s.callAPI)      // published APIs: any method, key or signature
+	for _, rt := range append(s.lambdaRoutes(), s.apiRoutes()...) {
 		s.mux.Handle(rt.pattern, s.authed(rt.limit, rt.h))
 	}
 	s.mux.Handle("/", s.authed(maxDefaultBody, func(ctx context.Context, c *call) (int, any, error) {

@@ -128,6 +128,7 @@ func (c *Catalog) DeleteAlias(ctx context.Context, account, name, alias string) 
 		delete(f.Policies, alias)
 		delete(f.EventConfigs, alias)
 		delete(f.Provisioned, alias)
+		delete(f.URLs, alias) // its index record goes lazily (FunctionURLByID)
 		return nil
 	})
 	if err == errUnchanged {

@@ -16,14 +16,16 @@ import (
 // read the store afresh (see mutate).
 type cache struct {
 	mu   sync.RWMutex
-	fns  map[string]*Function // fnKey → record
-	vers map[string]Config    // verKey → version (immutable)
+	fns  map[string]*Function   // fnKey → record
+	vers map[string]Config      // verKey → version (immutable)
+	xals map[string]*CrossAlias // crossKey → cross-account alias
+	urls map[string]urlIndex    // function URL id → its function (immutable)
 }
 
 const maxCachedVersions = 50_000
 
 func newCache() *cache {
-	return &cache{fns: map[string]*Function{}, vers: map[string]Config{}}
+	return &cache{fns: map[string]*Function{}, vers: map[string]Config{}, xals: map[string]*CrossAlias{}, urls: map[string]urlIndex{}}
 }
 
 func (c *cache) function(key string) (*Function, bool) {
@@ -51,6 +53,53 @@ func (c *cache) dropFunction(key string, rev uint64) {
 		return
 	}
 	delete(c.fns, key)
+}
+
+func (c *cache) cross(key string) (*CrossAlias, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	a, ok := c.xals[key]
+	return a, ok
+}
+
+func (c *cache) putCross(key string, a *CrossAlias) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.xals[key]; ok && old.rev >= a.rev {
+		return
+	}
+	c.xals[key] = a
+}
+
+func (c *cache) dropCross(key string, rev uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.xals[key]; ok && rev != 0 && old.rev > rev {
+		return
+	}
+	delete(c.xals, key)
+}
+
+func (c *cache) urlIndex(id string) (urlIndex, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ix, ok := c.urls[id]
+	return ix, ok
+}
+
+func (c *cache) putURLIndex(id string, ix urlIndex) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.urls) >= maxCachedVersions {
+		clear(c.urls)
+	}
+	c.urls[id] = ix
+}
+
+func (c *cache) dropURLIndex(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.urls, id)
 }
 
 func (c *cache) version(key string) (Config, bool) {
@@ -88,6 +137,14 @@ func (c *Catalog) follow(ctx context.Context, changes <-chan store.Change) {
 			f, err := c.decodeFunction(store.Entry{Key: ch.Key, Value: ch.Value, Revision: ch.Revision})
 			if err == nil {
 				c.cache.putFunction(ch.Key, f)
+			}
+		case strings.HasPrefix(ch.Key, "xal."):
+			if ch.Deleted {
+				c.cache.dropCross(ch.Key, ch.Revision)
+				continue
+			}
+			if a, err := c.decodeCrossAlias(store.Entry{Key: ch.Key, Value: ch.Value, Revision: ch.Revision}); err == nil {
+				c.cache.putCross(ch.Key, a)
 			}
 		case strings.HasPrefix(ch.Key, "ver.") && ch.Deleted:
 			c.cache.dropVersion(ch.Key)

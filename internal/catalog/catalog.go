@@ -32,6 +32,7 @@ var (
 	ErrPrecondition = errors.New("catalog: precondition failed")
 	ErrTooLarge     = errors.New("catalog: too large")
 	ErrPolicyLength = errors.New("catalog: policy too long")
+	ErrForbidden    = errors.New("catalog: not granted")
 )
 
 // Buckets used by the catalog.
@@ -177,6 +178,8 @@ type Function struct {
 	EventConfigs map[string]*EventConfig `json:",omitempty"`
 	// Provisioned concurrency by qualifier (versions and aliases only).
 	Provisioned map[string]*Provisioned `json:",omitempty"`
+	// URLs are the function URL configs by qualifier ("" or an alias).
+	URLs map[string]*FunctionURL `json:",omitempty"`
 
 	rev uint64
 }

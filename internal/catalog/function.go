@@ -125,6 +125,9 @@ func (c *Catalog) Create(ctx context.Context, account string, in CreateInput) (*
 	if _, err := c.Get(ctx, account, in.Name); err == nil {
 		return nil, Config{}, fmt.Errorf("%w: Function already exist: %s", ErrExists, in.Name)
 	}
+	if _, err := c.CrossAlias(ctx, account, in.Name); err == nil {
+		return nil, Config{}, fmt.Errorf("%w: %s is the name of one of your cross-account aliases", ErrExists, in.Name)
+	}
 	info, object, err := c.storeCode(ctx, account, in.Zip)
 	if err != nil {
 		return nil, Config{}, err
@@ -388,6 +391,7 @@ func (c *Catalog) Delete(ctx context.Context, account, name, qualifier string) e
 			return err
 		}
 		c.cache.dropFunction(fnKey(account, name), 0)
+		c.dropURLIndex(ctx, f)
 		objects := []string{f.Latest.CodeObject}
 		for _, n := range f.Versions {
 			if v, err := c.Version(ctx, f, n); err == nil {
@@ -511,6 +515,15 @@ func (c *Catalog) DeleteAccount(ctx context.Context, account string) error {
 	}
 	for _, f := range fns {
 		if err := c.Delete(ctx, account, f.Name, ""); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	xs, err := c.CrossAliases(ctx, account)
+	if err != nil {
+		return err
+	}
+	for _, a := range xs {
+		if err := c.DeleteCrossAlias(ctx, account, a.Name); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 	}

@@ -69,35 +69,46 @@ func (l *limiter) reservedTotal(ctx context.Context, account string) int {
 }
 
 // admit takes a concurrency slot for f, or refuses with a ThrottleError.
-// The returned func gives the slot back.
-func (l *limiter) admit(ctx context.Context, f *catalog.Function) (func(), error) {
-	if f.Reserved != nil {
-		key := f.Account + "/" + f.Name
-		n := *f.Reserved
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if l.byFunction[key] >= n {
-			return nil, &ThrottleError{Reason: ReasonReservedLimit, RetryAfter: time.Second,
-				Message: fmt.Sprintf("Rate Exceeded. The function's reserved concurrency (%d) is in use.", n)}
-		}
-		l.byFunction[key]++
-		return func() {
-			l.mu.Lock()
-			l.byFunction[key]--
-			l.mu.Unlock()
-		}, nil
+// The returned func gives the slot back. A function with reserved
+// concurrency runs within it, whoever calls; a call on behalf of another
+// account (payer: a cross-account alias's or an API subscriber's) also
+// takes a slot of that account's unreserved concurrency, which it pays for.
+func (l *limiter) admit(ctx context.Context, f *catalog.Function, payer string) (func(), error) {
+	account := f.Account
+	if payer != "" {
+		account = payer
 	}
-	limit := l.cat.Settings().AccountConcurrency - l.reservedTotal(ctx, f.Account)
+	fnKey := f.Account + "/" + f.Name
+	useReserved := f.Reserved != nil
+	useAccount := !useReserved || account != f.Account
+	limit := 0
+	if useAccount {
+		limit = l.cat.Settings().AccountConcurrency - l.reservedTotal(ctx, account)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.unreserved[f.Account] >= limit {
+	if useReserved && l.byFunction[fnKey] >= *f.Reserved {
+		return nil, &ThrottleError{Reason: ReasonReservedLimit, RetryAfter: time.Second,
+			Message: fmt.Sprintf("Rate Exceeded. The function's reserved concurrency (%d) is in use.", *f.Reserved)}
+	}
+	if useAccount && l.unreserved[account] >= limit {
 		return nil, &ThrottleError{Reason: ReasonAccountLimit, RetryAfter: time.Second,
 			Message: fmt.Sprintf("Rate Exceeded. The account's unreserved concurrency (%d) is in use.", limit)}
 	}
-	l.unreserved[f.Account]++
+	if useReserved {
+		l.byFunction[fnKey]++
+	}
+	if useAccount {
+		l.unreserved[account]++
+	}
 	return func() {
 		l.mu.Lock()
-		l.unreserved[f.Account]--
-		l.mu.Unlock()
+		defer l.mu.Unlock()
+		if useReserved {
+			l.byFunction[fnKey]--
+		}
+		if useAccount {
+			l.unreserved[account]--
+		}
 	}, nil
 }

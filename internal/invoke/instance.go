@@ -41,6 +41,9 @@ type instance struct {
 	// extension's on SHUTDOWN) goes when the sandbox closes.
 	store   *logs.Store
 	version string
+	// logAccount and logFunction own the sandbox's logs: the function's
+	// owner, or for a cross-account alias the alias's account and name.
+	logAccount, logFunction string
 
 	policy  policy.Effective // what the sandbox was built under
 	proxy   *egress.Proxy    // the egress proxy, when the policy has a network
@@ -60,11 +63,14 @@ func newInstance(s *Service, sb sandbox.Sandbox, f *catalog.Function, cfg catalo
 	in := &instance{
 		sb: sb, key: key, account: f.Account, function: f.Name, memoryMB: cfg.MemorySize,
 		fresh: true, policy: eff, keepAlive: f.KeepAlive(), extensions: len(exts) > 0,
-		store: s.opts.Logs, version: cfg.Version,
+		store: s.opts.Logs, version: cfg.Version, logAccount: f.Account, logFunction: f.Name,
 		rapi: runtimeapi.New(runtimeapi.Options{
 			MaxResponseBytes: MaxPayload, Logger: s.opts.Logger,
 			Extensions: exts, FunctionName: f.Name, FunctionVersion: cfg.Version, Handler: cfg.Handler, AccountID: f.Account,
 		}),
+	}
+	if d := req.Delegation; d != nil {
+		in.logAccount, in.logFunction = d.Account, d.Alias
 	}
 	in.logs = &capture{max: s.opts.MaxLogBytes, limit: eff.OutputBytes, onFlood: func() {
 		// Past the limit the runtime is flooding: stop it rather than
@@ -208,7 +214,7 @@ func (in *instance) close() {
 			if dropped > 0 {
 				text += fmt.Sprintf("[ember: %d bytes of output dropped: over the log limit]\n", dropped)
 			}
-			in.store.Append(in.account, in.function, logs.Record{Time: time.Now(), Version: in.version, Text: text})
+			in.store.Append(in.logAccount, in.logFunction, logs.Record{Time: time.Now(), Version: in.version, Text: text})
 		}
 	})
 }
@@ -352,7 +358,7 @@ func (in *instance) report(s *Service, reqID, version string, start time.Time, d
 		b.WriteByte('\n')
 		out := b.String()
 		if s.opts.Logs != nil {
-			s.opts.Logs.Append(in.account, in.function, logs.Record{Time: start, RequestID: reqID, Version: version, Text: out})
+			s.opts.Logs.Append(in.logAccount, in.logFunction, logs.Record{Time: start, RequestID: reqID, Version: version, Text: out})
 		}
 		return out
 	}

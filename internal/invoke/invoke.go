@@ -145,9 +145,11 @@ type Request struct {
 // function: the alias's owner (Request.Payer) pays, its customizations
 // are injected, and its calls run in sandboxes of their own.
 type Delegation struct {
-	// Alias is the alias's name in the payer's namespace; the payer's logs
-	// for it are stored under that name.
-	Alias string
+	// Account and Alias name the alias in its account's namespace; the
+	// executions' logs are stored under them. The alias's account pays
+	// unless the call already has a payer (an API subscriber's call).
+	Account string
+	Alias   string
 	// Env is added to the function's environment (the alias's own
 	// credentials); the alias owner's values win over the function's.
 	Env map[string]string
@@ -408,6 +410,16 @@ func randFloat() float64 {
 // version that would run.
 func (s *Service) Resolve(ctx context.Context, account, function, qualifier string, fragment *policy.Policy) (string, error) {
 	f, err := s.opts.Catalog.Get(ctx, account, function)
+	if errors.Is(err, catalog.ErrNotFound) {
+		req, _, ok, xerr := s.crossAlias(ctx, Request{Account: account, Function: function, Qualifier: qualifier}, nil)
+		if ok {
+			if xerr != nil {
+				return "", xerr
+			}
+			account, function, qualifier = req.Account, req.Function, req.Qualifier
+			f, err = s.opts.Catalog.Get(ctx, account, function)
+		}
+	}
 	if err != nil {
 		return "", err
 	}
@@ -434,6 +446,16 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 		return Response{}, err
 	}
 	f, err := s.opts.Catalog.Get(ctx, req.Account, req.Function)
+	if errors.Is(err, catalog.ErrNotFound) {
+		var ok bool
+		var xerr error
+		if req, payload, ok, xerr = s.crossAlias(ctx, req, payload); ok {
+			if xerr != nil {
+				return Response{}, xerr
+			}
+			f, err = s.opts.Catalog.Get(ctx, req.Account, req.Function)
+		}
+	}
 	if err != nil {
 		return Response{}, err
 	}
@@ -441,7 +463,8 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
-	done, err := s.limits.admit(ctx, f)
+	req.Delegation.apply(&cfg)
+	done, err := s.limits.admit(ctx, f, req.Payer)
 	if err != nil {
 		s.count(Response{}, nil, err)
 		return Response{}, err
@@ -455,7 +478,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
-	key := poolKey(f, cfg, eff) + portionKey(req.Portion)
+	key := poolKey(f, cfg, eff) + portionKey(req.Portion) + req.Delegation.key()
 	var in *instance
 	if eff.Isolation == policy.IsolationFresh {
 		err = s.reserveSlot() // never a sandbox anyone used before
@@ -529,7 +552,8 @@ func (s *Service) meter(req Request, f *catalog.Function, cfg catalog.Config, r 
 	}
 	s.opts.Meter.Record(metering.Record{
 		RequestID: r.RequestID, Payer: payer, Owner: f.Account, Function: f.Name, Version: cfg.Version,
-		Duration: r.Duration, MemoryMB: cfg.MemorySize, Cold: r.Cold, Outcome: outcome,
+		Duration: r.Duration, MemoryMB: cfg.MemorySize, Cold: r.Cold, Outcome: outcome, API: req.API,
+		Alias: req.Delegation.alias(),
 	})
 }
 
@@ -871,6 +895,7 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 		return fail(err)
 	}
 	env := s.env(f, cfg, sb.ID())
+	env = dedupeEnv(append(env, req.Delegation.env()...))
 	if eff.Networked() {
 		env = dedupeEnv(append(env, proxyEnv...))
 	}

@@ -304,7 +304,10 @@ func (s *Server) sendInvoke(c *call) {
 	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ext.settleBy = time.UnixMilli(deadlineMs)
+	s.ext.settleBy = c.inv.Deadline // full precision: the ms on the wire may round down
+	if s.ext.settleBy.IsZero() {
+		s.ext.settleBy = time.UnixMilli(deadlineMs)
+	}
 	for _, e := range s.ext.list {
 		if e.invoke && !e.gone {
 			queueLocked(e, body)

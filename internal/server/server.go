@@ -30,6 +30,7 @@ import (
 	"github.com/ember-run/ember/internal/keyring"
 	"github.com/ember-run/ember/internal/logs"
 	"github.com/ember-run/ember/internal/metering"
+	"github.com/ember-run/ember/internal/pubapi"
 	"github.com/ember-run/ember/internal/sandbox"
 	"github.com/ember-run/ember/internal/sandbox/linux"
 	"github.com/ember-run/ember/internal/secrets"
@@ -201,6 +202,11 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 		return err
 	}
 	defer meter.Close()
+	apis, err := pubapi.Open(ctx, st, pubapi.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer apis.Close()
 	driver, reason, err := openDriver(cfg, log)
 	if err != nil {
 		return err
@@ -227,7 +233,7 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	handler := api.New(api.Deps{
 		Catalog: cat, Accounts: accts, Keyring: ring, Logger: log, PublicURL: cfg.PublicURL,
 		Invoker: inv, Logs: logStore, Events: events, Provisioner: provisioner(driver, inv),
-		Secrets: secretStore, KV: kvStore, Meter: meter,
+		Secrets: secretStore, KV: kvStore, Meter: meter, APIs: apis,
 		Ready: func() bool { return serving.Load() && st.Healthy() },
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)

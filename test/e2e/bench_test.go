@@ -413,3 +413,64 @@ func emberInvokeOnce(b *testing.B, cl *lambda.Client, in *lambda.InvokeInput) {
 		b.Fatalf("invoke: %v %s", err, msg)
 	}
 }
+
+// BenchmarkCrossAlias: the added cost of calling another account's
+// function through a cross-account alias (grant check, parameter merge,
+// the alias's own sandbox) against the owner invoking it directly, both
+// warm, through aws-sdk-go-v2:
+//
+//	go test -run '^$' -bench CrossAlias -benchtime 1000x ./test/e2e/
+func BenchmarkCrossAlias(b *testing.B) {
+	owner := benchSetup(b, "xalias-target")
+	consumer := newAccount(b, shared, "bench-xalias-consumer")
+	ownerCreds := benchCreds["xalias-target"]
+	if _, err := owner.AddPermission(ctxT(b), &lambda.AddPermissionInput{
+		FunctionName: aws.String("xalias-target"), StatementId: aws.String("consumer"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String(consumer.AccountId),
+	}); err != nil {
+		b.Fatal(err)
+	}
+	target := "arn:aws:lambda:" + testRegion + ":" + ownerCreds.AccountId + ":function:xalias-target"
+	body := `{"Target":"` + target + `","Parameters":{"mode":"echo"},"Environment":{"TOKEN":"t"}}`
+	req, err := http.NewRequest("PUT", shared.endpoint+"/ember/cross-account-aliases/mine", bytes.NewReader([]byte(body)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if r := signedRequestB(b, consumer, req, []byte(body)); r != 200 {
+		b.Fatalf("create alias: status %d", r)
+	}
+	for _, sub := range []struct {
+		name string
+		cl   *lambda.Client
+		fn   string
+	}{{"direct", owner, "xalias-target"}, {"cross-alias", lambdaClient(shared, consumer), "mine"}} {
+		b.Run(sub.name, func(b *testing.B) {
+			in := &lambda.InvokeInput{FunctionName: aws.String(sub.fn), Payload: []byte(`{"value":"bench"}`)}
+			emberInvokeOnce(b, sub.cl, in) // warm
+			lat := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				start := time.Now()
+				emberInvokeOnce(b, sub.cl, in)
+				lat = append(lat, time.Since(start))
+			}
+			reportPercentiles(b, lat)
+		})
+	}
+}
+
+// signedRequestB signs req (body) as c with SigV4 and returns the status.
+func signedRequestB(b *testing.B, c creds, req *http.Request, body []byte) int {
+	sum := sha256.Sum256(body)
+	signer := v4.NewSigner()
+	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey},
+		req, hex.EncodeToString(sum[:]), "lambda", testRegion, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
