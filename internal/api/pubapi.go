@@ -333,8 +333,8 @@ func (s *Server) ownAPI(ctx context.Context, c *call, what string) (*pubapi.API,
 	return a, nil
 }
 
-// checkTarget makes sure a route's target is a function of the owner and
-// that the route's timeout fits within the function's.
+// checkTarget makes sure a route's target is a function (or cross-account
+// alias) of the owner and that the route's timeout fits within its own.
 func (s *Server) checkTarget(ctx context.Context, owner string, r pubapi.Route) error {
 	ref, err := pubapi.ParseTarget(owner, r.Target)
 	if err != nil {
@@ -342,6 +342,15 @@ func (s *Server) checkTarget(ctx context.Context, owner string, r pubapi.Route) 
 	}
 	f, err := s.cat.Get(ctx, owner, ref.Name)
 	if errors.Is(err, catalog.ErrNotFound) {
+		// One of the owner's cross-account aliases: the call runs the
+		// aliased function with the alias's customizations (its grant is
+		// checked on every call), billed to the subscriber.
+		if a, xerr := s.cat.CrossAlias(ctx, owner, ref.Name); xerr == nil && ref.Qualifier == "" {
+			if a.Timeout > 0 && r.Timeout > a.Timeout {
+				return fmt.Errorf("%w: TimeoutSeconds: %d is longer than the alias's timeout (%d s)", pubapi.ErrInvalid, r.Timeout, a.Timeout)
+			}
+			return nil
+		}
 		return fmt.Errorf("%w: Target: function %s does not exist", pubapi.ErrInvalid, r.Target)
 	}
 	if err != nil {

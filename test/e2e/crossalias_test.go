@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -256,6 +257,32 @@ func TestCrossAccountAliases(t *testing.T) {
 		if strings.Contains(k, "calc") {
 			t.Errorf("A's owner view names B's alias: %+v", ao)
 		}
+	}
+
+	// B may put its alias behind an API of its own: a subscriber (C) pays,
+	// the execution holds B's variables, and the logs are B's.
+	api, _ := apiCLI(t, b, "create", "resale")["ApiId"].(string)
+	apiCLI(t, b, "route", api, "GET /quote/{item}", "calc")
+	apiCLI(t, b, "publish", api, "--accounts", c.AccountId)
+	apiCLI(t, b, "deploy", api, "prod")
+	key, _ := apiCLI(t, c, "subscribe", api)["Key"].(string)
+	req, _ := http.NewRequest("GET", shared.endpoint+"/apis/"+api+"/prod/quote/plum", nil)
+	req.Header.Set("x-api-key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var viaAPI aliasAnswer
+	json.NewDecoder(resp.Body).Decode(&viaAPI)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || viaAPI.TenantToken == nil || *viaAPI.TenantToken != "b-token" || viaAPI.Event["rawPath"] == nil {
+		t.Fatalf("C through B's API route to B's alias: %d %+v", resp.StatusCode, viaAPI)
+	}
+	if got := usageBy(t, c, "by=api"); got[api+"/GET /quote/{item}"].Invocations != 1 {
+		t.Errorf("C's usage by api: %+v", got)
+	}
+	if got := usageBy(t, b, "by=alias"); got["calc"].Invocations != bCalls {
+		t.Errorf("B paid for C's API call: %+v", got)
 	}
 
 	// Revoking B's grant stops B at the next call; C goes on.
