@@ -174,10 +174,12 @@ type call struct {
 	headers  [6][]string // values for the /next headers, built once by Invoke
 	done     chan Result // buffered: the runtime never waits for Invoke
 	finished bool        // guarded by Server.mu
-	// receiving: a /response or /error for it is being read (guarded by
-	// Server.mu). Only one body per invocation is read at a time, so a
-	// runtime cannot make the host buffer many copies of a 6 MB body.
-	receiving bool
+	// claim is held while a /response or /error for it is being read.
+	// Only one body per invocation is read at a time, so a runtime cannot
+	// make the host buffer many copies of a 6 MB body; a second result
+	// waits its turn (unread, in the kernel's buffers) rather than being
+	// refused, since the first may yet break off.
+	claim chan struct{}
 }
 
 // New returns a Server; start it with Serve.
@@ -404,7 +406,7 @@ func newCall(ctx context.Context, inv Invocation) *call {
 	if inv.TraceID == "" {
 		inv.TraceID = newTraceID(time.Now())
 	}
-	c := &call{inv: inv, done: make(chan Result, 1)}
+	c := &call{inv: inv, done: make(chan Result, 1), claim: make(chan struct{}, 1)}
 	c.headers[0] = []string{inv.RequestID}
 	c.headers[1] = []string{strconv.FormatInt(deadline.UnixMilli(), 10)}
 	c.headers[2] = []string{inv.FunctionARN}
@@ -456,34 +458,51 @@ func (s *Server) finishLocked(c *call, r Result) bool {
 }
 
 // lookup finds the in-flight invocation named by id and claims it for
-// reading a result (release with unclaim), or answers the runtime with 400
-// and returns nil.
-func (s *Server) lookup(w http.ResponseWriter, id string) *call {
-	s.mu.Lock()
-	c := s.cur
-	var finished, busy bool
-	if c != nil && c.inv.RequestID == id {
-		finished, busy = c.finished, c.receiving
-		if !finished && !busy {
-			c.receiving = true
+// reading a result (release with unclaim), waiting while another result
+// for it is being read; or it answers the runtime with 400 and returns nil.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) *call {
+	c, ok := s.current(w, id)
+	if !ok {
+		return nil
+	}
+	select {
+	case c.claim <- struct{}{}:
+	default:
+		s.log.Debug("runtime sent a second result while the first is being read; it waits", "request_id", id)
+		select {
+		case c.claim <- struct{}{}:
+		case <-r.Context().Done():
+			panic(http.ErrAbortHandler)
+		case <-s.closed:
+			panic(http.ErrAbortHandler)
 		}
 	}
-	s.mu.Unlock()
-	switch {
-	case busy && !finished:
-		s.log.Debug("runtime sent a second result while the first was being read", "request_id", id)
-		writeError(w, http.StatusBadRequest, errInvalidState, "Invocation "+strconv.Quote(id)+" is already receiving a result")
-		return nil
-	case c == nil || c.inv.RequestID != id:
-		s.log.Debug("runtime named an unknown request id", "request_id", id)
-		writeError(w, http.StatusBadRequest, errInvalidRequestID, "Invalid request ID: "+strconv.Quote(id))
-		return nil
-	case finished:
-		s.log.Debug("runtime finished a request twice", "request_id", id)
-		writeError(w, http.StatusBadRequest, errInvalidState, "Invocation "+strconv.Quote(id)+" already has a result")
+	if _, ok := s.current(w, id); !ok {
+		<-c.claim
 		return nil
 	}
 	return c
+}
+
+// current finds the unfinished in-flight invocation named by id, or
+// answers the runtime with 400.
+func (s *Server) current(w http.ResponseWriter, id string) (*call, bool) {
+	s.mu.Lock()
+	c := s.cur
+	known := c != nil && c.inv.RequestID == id
+	finished := known && c.finished
+	s.mu.Unlock()
+	switch {
+	case !known:
+		s.log.Debug("runtime named an unknown request id", "request_id", id)
+		writeError(w, http.StatusBadRequest, errInvalidRequestID, "Invalid request ID: "+strconv.Quote(id))
+		return nil, false
+	case finished:
+		s.log.Debug("runtime finished a request twice", "request_id", id)
+		writeError(w, http.StatusBadRequest, errInvalidState, "Invocation "+strconv.Quote(id)+" already has a result")
+		return nil, false
+	}
+	return c, true
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -591,15 +610,11 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 }
 
 // unclaim ends lookup's claim, so a retry of a broken-off result can be read.
-func (s *Server) unclaim(c *call) {
-	s.mu.Lock()
-	c.receiving = false
-	s.mu.Unlock()
-}
+func (s *Server) unclaim(c *call) { <-c.claim }
 
 // response is POST invocation/{id}/response, buffered or streamed.
 func (s *Server) response(w http.ResponseWriter, r *http.Request, id string) {
-	c := s.lookup(w, id)
+	c := s.lookup(w, r, id)
 	if c == nil {
 		return
 	}
@@ -637,7 +652,7 @@ func (s *Server) response(w http.ResponseWriter, r *http.Request, id string) {
 
 // invocationError is POST invocation/{id}/error.
 func (s *Server) invocationError(w http.ResponseWriter, r *http.Request, id string) {
-	c := s.lookup(w, id)
+	c := s.lookup(w, r, id)
 	if c == nil {
 		return
 	}

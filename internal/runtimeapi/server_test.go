@@ -818,3 +818,43 @@ func TestConnectionLimit(t *testing.T) {
 		t.Fatalf("after a slot freed: %v", err)
 	}
 }
+
+// TestResultWaitsWhileAnotherIsRead: a result posted while another for the
+// same invocation is still being read waits for it, and is taken when the
+// first breaks off, as a runtime that retries a broken connection expects.
+func TestResultWaitsWhileAnotherIsRead(t *testing.T) {
+	h := start(t, runtimeapi.Options{})
+	done := h.invoke(context.Background(), runtimeapi.Invocation{RequestID: "r1"})
+	h.next()
+	partial, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer partial.Close()
+	if _, err := io.WriteString(partial, "POST "+base+"invocation/r1/response HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let the server start reading it
+	second := make(chan int, 1)
+	go func() {
+		status, _ := h.post("invocation/r1/response", strings.NewReader("whole"), nil)
+		second <- status
+	}()
+	select {
+	case status := <-second:
+		t.Fatalf("the second result was answered (%d) while the first was being read", status)
+	case <-time.After(200 * time.Millisecond):
+	}
+	partial.Close()
+	select {
+	case status := <-second:
+		if status != http.StatusAccepted {
+			t.Fatalf("second result = %d, want 202 once the first broke off", status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second result still waits after the first broke off")
+	}
+	if r := wait(t, done); string(r.res.Payload) != "whole" {
+		t.Fatalf("Invoke = %q", r.res.Payload)
+	}
+}

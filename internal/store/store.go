@@ -326,8 +326,19 @@ func (b *Blobs) Put(ctx context.Context, name string, data []byte) error {
 	return nil
 }
 
+// blobTimeout bounds reading an object when ctx has no deadline of its own.
+// Without one the client allows 5 s for the whole transfer, which a 50 MB
+// code bundle on a busy disk, or a machine loaded by its sandboxes, can
+// exceed.
+const blobTimeout = 2 * time.Minute
+
 // Get reads a whole object.
 func (b *Blobs) Get(ctx context.Context, name string) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, blobTimeout)
+		defer cancel()
+	}
 	data, err := b.ob.GetBytes(ctx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, fmt.Errorf("%w: object %s", ErrNotFound, name)

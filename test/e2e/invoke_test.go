@@ -191,7 +191,11 @@ func TestInvokeFailures(t *testing.T) {
 	if ok := invokeFn(t, cl, "fail", "", `{}`); ok.fnErr != "" || ok.payload["count"].(float64) != 1 {
 		t.Fatalf("after a timeout the next invoke must work in a fresh sandbox: %+v", ok)
 	}
-	oom := invokeFn(t, cl, "fail", "", `{"mode":"oom"}`)
+	// Out of memory gets its own function with room to reach the limit: at
+	// 128 MB the sandbox's CPU share is small, and on a loaded machine
+	// filling 128 MB can take longer than the 1 s timeout above.
+	createFn(t, cl, "oom", "provided.al2023", "bootstrap", goFunction(t), nil, 30, 128)
+	oom := invokeFn(t, cl, "oom", "", `{"mode":"oom"}`)
 	if oom.fnErr != "Unhandled" || oom.payload["errorType"] != "Runtime.OutOfMemory" {
 		t.Fatalf("oom: %+v", oom)
 	}
