@@ -24,7 +24,11 @@ type fixture struct {
 	other account.Credentials
 }
 
-func newFixture(t testing.TB) *fixture {
+// testDeps opens what every test server of this package is built from: a
+// store in a temporary directory, a keyring, the accounts service and a
+// catalog, all closed when t ends. The store is returned for the parts a
+// test adds to Deps.
+func testDeps(t testing.TB) (Deps, *store.Store) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
@@ -32,7 +36,10 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ring, _ := keyring.New(bytes.Repeat([]byte{9}, 32))
+	ring, err := keyring.New(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
 	accts, err := account.New(ctx, st, ring)
 	if err != nil {
 		t.Fatal(err)
@@ -41,14 +48,43 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, creds, err := accts.Create(ctx, "a")
+	t.Cleanup(func() { cat.Close() })
+	return Deps{Catalog: cat, Accounts: accts, Keyring: ring}, st
+}
+
+// serve creates accounts "a" (creds) and "b" (other) and serves the API
+// over deps until t ends.
+func serve(t testing.TB, deps Deps) *fixture {
+	t.Helper()
+	f := &fixture{creds: newAccount(t, deps, "a"), other: newAccount(t, deps, "b")}
+	f.srv = httptest.NewServer(New(deps))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// newAccount creates account name and returns its keys.
+func newAccount(t testing.TB, deps Deps, name string) account.Credentials {
+	t.Helper()
+	_, creds, err := deps.Accounts.Create(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, other, _ := accts.Create(ctx, "b")
-	srv := httptest.NewServer(New(Deps{Catalog: cat, Accounts: accts, Keyring: ring}))
-	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, creds: creds, other: other}
+	return creds
+}
+
+// newFixture is the API without an invoker, with accounts "a" and "b".
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	deps, _ := testDeps(t)
+	return serve(t, deps)
+}
+
+// createFunction creates function name (testZip) as f.creds.
+func (f *fixture) createFunction(t testing.TB, name string) {
+	t.Helper()
+	if resp, body := f.do(t, &f.creds, "POST", "/2015-03-31/functions", createReq(name)); resp.StatusCode != 201 {
+		t.Fatalf("create function: %d %s", resp.StatusCode, body)
+	}
 }
 
 func (f *fixture) do(t testing.TB, creds *account.Credentials, method, path string, body any) (*http.Response, []byte) {

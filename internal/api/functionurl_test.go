@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,10 +15,8 @@ import (
 	"github.com/ember-run/ember/internal/account"
 	"github.com/ember-run/ember/internal/catalog"
 	"github.com/ember-run/ember/internal/invoke"
-	"github.com/ember-run/ember/internal/keyring"
 	"github.com/ember-run/ember/internal/policy"
 	"github.com/ember-run/ember/internal/sigv4"
-	"github.com/ember-run/ember/internal/store"
 )
 
 // fakeInvoker records invocations and answers with resp or err.
@@ -63,34 +60,11 @@ func (f *fakeInvoker) last() (invoke.Request, int) {
 // the first account.
 func urlFixture(t *testing.T) (*fixture, *fakeInvoker) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ring, _ := keyring.New(bytes.Repeat([]byte{9}, 32))
-	accts, err := account.New(ctx, st, ring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.New(ctx, st, catalog.Options{Region: "local", Sealer: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	_, creds, err := accts.Create(ctx, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, other, _ := accts.Create(ctx, "b")
+	deps, _ := testDeps(t)
 	inv := &fakeInvoker{resp: invoke.Response{Payload: []byte(`{"statusCode":200,"body":"ok"}`), ExecutedVersion: catalog.Latest}}
-	srv := httptest.NewServer(New(Deps{Catalog: cat, Accounts: accts, Keyring: ring, Invoker: inv}))
-	t.Cleanup(srv.Close)
-	f := &fixture{srv: srv, creds: creds, other: other}
-	if resp, body := f.do(t, &f.creds, "POST", "/2015-03-31/functions", createReq("fn")); resp.StatusCode != 201 {
-		t.Fatalf("create function: %d %s", resp.StatusCode, body)
-	}
+	deps.Invoker = inv
+	f := serve(t, deps)
+	f.createFunction(t, "fn")
 	return f, inv
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -15,11 +14,9 @@ import (
 	"github.com/ember-run/ember/internal/account"
 	"github.com/ember-run/ember/internal/catalog"
 	"github.com/ember-run/ember/internal/invoke"
-	"github.com/ember-run/ember/internal/keyring"
 	"github.com/ember-run/ember/internal/policy"
 	"github.com/ember-run/ember/internal/pubapi"
 	"github.com/ember-run/ember/internal/sigv4"
-	"github.com/ember-run/ember/internal/store"
 )
 
 // gwInvoker records what the gateway asks to run, with the deadline it
@@ -98,37 +95,16 @@ type paFixture struct {
 // newPAFixture: accounts a (owner of function "fn", 3 s timeout), b and c.
 func newPAFixture(t *testing.T) *paFixture {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ring, _ := keyring.New(bytes.Repeat([]byte{9}, 32))
-	accts, err := account.New(ctx, st, ring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.New(ctx, st, catalog.Options{Region: "local", Sealer: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	apis, err := pubapi.Open(ctx, st, pubapi.Options{})
+	deps, st := testDeps(t)
+	apis, err := pubapi.Open(context.Background(), st, pubapi.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { apis.Close() })
-	_, a, _ := accts.Create(ctx, "a")
-	_, b, _ := accts.Create(ctx, "b")
-	_, c, _ := accts.Create(ctx, "c")
 	inv := &gwInvoker{payload: `{"statusCode":200,"body":"ok"}`}
-	srv := httptest.NewServer(New(Deps{Catalog: cat, Accounts: accts, Keyring: ring, Invoker: inv, APIs: apis}))
-	t.Cleanup(srv.Close)
-	f := &paFixture{fixture: &fixture{srv: srv, creds: a, other: b}, third: c, inv: inv, apis: apis}
-	if resp, body := f.do(t, &f.creds, "POST", "/2015-03-31/functions", createReq("fn")); resp.StatusCode != 201 {
-		t.Fatalf("create function: %d %s", resp.StatusCode, body)
-	}
+	deps.Invoker, deps.APIs = inv, apis
+	f := &paFixture{fixture: serve(t, deps), third: newAccount(t, deps, "c"), inv: inv, apis: apis}
+	f.createFunction(t, "fn")
 	return f
 }
 

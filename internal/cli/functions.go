@@ -20,7 +20,7 @@ import (
 )
 
 func functionCmds(cf *clientFlags, stdout, stderr io.Writer) []*cobra.Command {
-	return []*cobra.Command{deployCmd(cf, stdout, stderr), invokeCmd(cf, stdout, stderr), logsCmd(cf, stdout), policyCmd(cf, stdout), secretCmd(cf, stdout), usageCmd(cf, stdout), apiCmd(cf, stdout, stderr), urlCmd(cf, stdout), aliasOfCmd(cf, stdout)}
+	return []*cobra.Command{deployCmd(cf, stdout, stderr), invokeCmd(cf, stdout, stderr), logsCmd(cf, stdout), policyCmd(cf, stdout), secretCmd(cf, stdout), usageCmd(cf, stdout), apiCmd(cf, stdout, stderr), urlCmd(cf, stdout), aliasOfCmd(cf, stdout), benchCmd(cf, stdout, stderr)}
 }
 
 type deployFlags struct {

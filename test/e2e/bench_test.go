@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -41,17 +42,7 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 // BenchmarkBareEcho is the baseline: a bare Go HTTP server echoing the
 // request body, called over loopback with net/http.
 func BenchmarkBareEcho(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		w.Write(body)
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
-	url := "http://" + ln.Addr().String() + "/2015-03-31/functions/echo/invocations"
+	url := echoServer(b) + "/2015-03-31/functions/echo/invocations"
 	payload := []byte(`{"value":"bench"}`)
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -66,6 +57,22 @@ func BenchmarkBareEcho(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	reportPercentiles(b, lat)
+}
+
+// echoServer starts a bare Go HTTP server that echoes the request body,
+// until b ends, and returns its base URL.
+func echoServer(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Write(body)
+	})}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
 }
 
 // BenchmarkBareEchoSDK is the baseline for the client's own cost: the same
@@ -143,7 +150,14 @@ func BenchmarkInvokeWarmRaw(b *testing.B) {
 // benchCreds remembers each benchmark account's keys, for raw requests.
 var benchCreds = map[string]creds{}
 
+// benchSetup creates gofn as function name in a new account.
 func benchSetup(b *testing.B, name string) *lambda.Client {
+	return benchFunction(b, name, goFunction)
+}
+
+// benchFunction creates a provided.al2023 function name from code's
+// bundle in a new account (its keys in benchCreds[name]).
+func benchFunction(b *testing.B, name string, code func(testing.TB) []byte) *lambda.Client {
 	if testing.Short() {
 		b.Skip("short")
 	}
@@ -152,7 +166,7 @@ func benchSetup(b *testing.B, name string) *lambda.Client {
 	cl := lambdaClient(shared, c)
 	_, err := cl.CreateFunction(ctxT(b), &lambda.CreateFunctionInput{
 		FunctionName: aws.String(name), Runtime: types.RuntimeProvidedal2023, Role: aws.String(testRole),
-		Handler: aws.String("bootstrap"), Code: &types.FunctionCode{ZipFile: goFunction(b)},
+		Handler: aws.String("bootstrap"), Code: &types.FunctionCode{ZipFile: code(b)},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -432,12 +446,8 @@ func BenchmarkCrossAlias(b *testing.B) {
 	}
 	target := "arn:aws:lambda:" + testRegion + ":" + ownerCreds.AccountId + ":function:xalias-target"
 	body := `{"Target":"` + target + `","Parameters":{"mode":"echo"},"Environment":{"TOKEN":"t"}}`
-	req, err := http.NewRequest("PUT", shared.endpoint+"/ember/cross-account-aliases/mine", bytes.NewReader([]byte(body)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if r := signedRequestB(b, consumer, req, []byte(body)); r != 200 {
-		b.Fatalf("create alias: status %d", r)
+	if r := signedRequest(b, shared, consumer, "PUT", "/ember/cross-account-aliases/mine", []byte(body), testRegion, time.Time{}); r.status != 200 {
+		b.Fatalf("create alias: %v", r)
 	}
 	for _, sub := range []struct {
 		name string
@@ -446,31 +456,113 @@ func BenchmarkCrossAlias(b *testing.B) {
 	}{{"direct", owner, "xalias-target"}, {"cross-alias", lambdaClient(shared, consumer), "mine"}} {
 		b.Run(sub.name, func(b *testing.B) {
 			in := &lambda.InvokeInput{FunctionName: aws.String(sub.fn), Payload: []byte(`{"value":"bench"}`)}
-			emberInvokeOnce(b, sub.cl, in) // warm
-			lat := make([]time.Duration, 0, b.N)
-			for b.Loop() {
-				start := time.Now()
-				emberInvokeOnce(b, sub.cl, in)
-				lat = append(lat, time.Since(start))
-			}
-			reportPercentiles(b, lat)
+			measure(b, func(b *testing.B) { emberInvokeOnce(b, sub.cl, in) })
 		})
 	}
 }
 
-// signedRequestB signs req (body) as c with SigV4 and returns the status.
-func signedRequestB(b *testing.B, c creds, req *http.Request, body []byte) int {
-	sum := sha256.Sum256(body)
-	signer := v4.NewSigner()
-	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey},
-		req, hex.EncodeToString(sum[:]), "lambda", testRegion, time.Now()); err != nil {
+// BenchmarkHTTPRoutes: httpfn (an API Gateway v2 handler) called with
+// plain net/http through a function URL (AuthType NONE) and through a
+// published API route with a subscriber's x-api-key, beside a direct
+// aws-sdk-go-v2 Invoke of the same function with a format 2.0 event and a
+// bare Go HTTP echo, all warm and in the same run:
+//
+//	go test -run '^$' -bench 'HTTPRoutes|CrossAlias' -benchtime 300x ./test/e2e/
+func BenchmarkHTTPRoutes(b *testing.B) {
+	const name = "httproutes"
+	cl := benchFunction(b, name, httpfnZip)
+	owner := benchCreds[name]
+	subscriber := newAccount(b, shared, "bench-httproutes-subscriber")
+
+	created, err := cl.CreateFunctionUrlConfig(ctxT(b), &lambda.CreateFunctionUrlConfigInput{
+		FunctionName: aws.String(name), AuthType: types.FunctionUrlAuthTypeNone,
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
+	fnURL := aws.ToString(created.FunctionUrl) + "items"
+
+	api, _ := signedJSON(b, owner, "POST", "/ember/apis", `{"Name":"bench"}`, 201)["ApiId"].(string)
+	signedJSON(b, owner, "PUT", "/ember/apis/"+api+"/routes", `{"RouteKey":"POST /items","Target":"`+name+`"}`, 200)
+	signedJSON(b, owner, "PUT", "/ember/apis/"+api+"/visibility", `{"Visibility":"accounts","Accounts":["`+subscriber.AccountId+`"]}`, 200)
+	signedJSON(b, owner, "POST", "/ember/apis/"+api+"/stages/prod", `{}`, 201)
+	key, _ := signedJSON(b, subscriber, "POST", "/ember/apis/"+api+"/subscription", "", 201)["Key"].(string)
+	apiURL := shared.endpoint + "/apis/" + api + "/prod/items"
+	withKey := http.Header{"X-Api-Key": {key}}
+
+	echoURL := echoServer(b) + "/items"
+	payload := []byte(`{"item":"bench"}`)
+	event := []byte(`{"version":"2.0","rawPath":"/items","body":"{\"item\":\"bench\"}","requestContext":{"http":{"method":"POST"}}}`)
+	fromHttpfn := func(b *testing.B, h http.Header) {
+		if h.Get("X-Httpfn") != "1" {
+			b.Fatalf("not httpfn's answer: %v", h)
+		}
+	}
+	for _, sub := range []struct {
+		name string
+		call func(b *testing.B)
+	}{
+		{"bare-echo", func(b *testing.B) { post(b, echoURL, nil, payload) }},
+		{"invoke", func(b *testing.B) {
+			out, err := cl.Invoke(ctxT(b), &lambda.InvokeInput{FunctionName: aws.String(name), Payload: event})
+			if err != nil || out.FunctionError != nil || !bytes.Contains(out.Payload, []byte(`"statusCode":200`)) {
+				b.Fatalf("invoke: %v %v", err, out)
+			}
+		}},
+		{"function-url", func(b *testing.B) { fromHttpfn(b, post(b, fnURL, nil, payload)) }},
+		{"api-route", func(b *testing.B) { fromHttpfn(b, post(b, apiURL, withKey, payload)) }},
+	} {
+		b.Run(sub.name, func(b *testing.B) { measure(b, sub.call) })
+	}
+}
+
+// measure makes one call to warm up, then b.N timed ones, and reports
+// their latency percentiles.
+func measure(b *testing.B, call func(b *testing.B)) {
+	call(b)
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		call(b)
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+}
+
+// post sends body to url with plain net/http, requires a 200 and returns
+// the response's header.
+func post(b *testing.B, url string, header http.Header, body []byte) http.Header {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode
+	if resp.StatusCode != 200 {
+		b.Fatalf("POST %s: HTTP %d", url, resp.StatusCode)
+	}
+	return resp.Header
+}
+
+// signedJSON sends a SigV4-signed control request as c, requires status
+// want and decodes the JSON object it answers.
+func signedJSON(b *testing.B, c creds, method, path, body string, want int) map[string]any {
+	var data []byte
+	if body != "" {
+		data = []byte(body)
+	}
+	r := signedRequest(b, shared, c, method, path, data, testRegion, time.Time{})
+	var m map[string]any
+	if r.status != want || json.Unmarshal(r.body, &m) != nil {
+		b.Fatalf("%s %s: %v, want %d and a JSON object", method, path, r, want)
+	}
+	return m
 }

@@ -53,34 +53,6 @@ func aliasCall(t *testing.T, cl *lambda.Client, name, payload string) aliasAnswe
 	return a
 }
 
-type usageOf map[string]struct {
-	Invocations int64
-	GBSeconds   float64
-}
-
-func usageBy(t *testing.T, c creds, query string) usageOf {
-	t.Helper()
-	r := signedRequest(t, shared, c, "GET", "/ember/usage?"+query, nil, testRegion, time.Time{})
-	var out struct {
-		Usage []struct {
-			Key         string
-			Invocations int64
-			GBSeconds   float64
-		}
-	}
-	if r.status != 200 || json.Unmarshal(r.body, &out) != nil {
-		t.Fatalf("usage %s: %v", query, r)
-	}
-	m := usageOf{}
-	for _, u := range out.Usage {
-		m[u.Key] = struct {
-			Invocations int64
-			GBSeconds   float64
-		}{u.Invocations, u.GBSeconds}
-	}
-	return m
-}
-
 // TestCrossAccountAliases: A owns a function; B and C alias it in their
 // own namespaces with their own credentials and parameters and call it at
 // the same time. Each execution sees only its alias's credentials, in

@@ -637,7 +637,7 @@ func (r rawResult) String() string {
 
 // signedRequest sends a SigV4-signed request (service lambda) with c; signingTime zero
 // means now.
-func signedRequest(t *testing.T, s *server, c creds, method, path string, body []byte, region string, signingTime time.Time) rawResult {
+func signedRequest(t testing.TB, s *server, c creds, method, path string, body []byte, region string, signingTime time.Time) rawResult {
 	t.Helper()
 	if signingTime.IsZero() {
 		signingTime = time.Now()
@@ -659,6 +659,32 @@ func signedRequest(t *testing.T, s *server, c creds, method, path string, body [
 	return doRaw(t, req)
 }
 
+// usage is one row of GET /ember/usage.
+type usage struct {
+	Invocations int64
+	GBSeconds   float64
+}
+
+// usageBy is GET /ember/usage?QUERY as c, by row key.
+func usageBy(t *testing.T, c creds, query string) map[string]usage {
+	t.Helper()
+	r := signedRequest(t, shared, c, "GET", "/ember/usage?"+query, nil, testRegion, time.Time{})
+	var out struct {
+		Usage []struct {
+			Key string
+			usage
+		}
+	}
+	if r.status != 200 || json.Unmarshal(r.body, &out) != nil {
+		t.Fatalf("usage %s: %v", query, r)
+	}
+	m := map[string]usage{}
+	for _, u := range out.Usage {
+		m[u.Key] = u.usage
+	}
+	return m
+}
+
 func unsignedRequest(t *testing.T, s *server, method, path string, body []byte) rawResult {
 	t.Helper()
 	req, err := http.NewRequest(method, s.endpoint+path, bytes.NewReader(body))
@@ -668,7 +694,7 @@ func unsignedRequest(t *testing.T, s *server, method, path string, body []byte) 
 	return doRaw(t, req)
 }
 
-func doRaw(t *testing.T, req *http.Request) rawResult {
+func doRaw(t testing.TB, req *http.Request) rawResult {
 	t.Helper()
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {

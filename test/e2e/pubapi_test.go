@@ -96,36 +96,6 @@ func wantGatewayError(t *testing.T, r rawResult, status int, msg, what string) {
 	}
 }
 
-// apiUsage is GET /ember/usage?by=api&role=payer as c.
-func apiUsage(t *testing.T, c creds) map[string]struct {
-	Invocations int64
-	GBSeconds   float64
-} {
-	t.Helper()
-	r := signedRequest(t, shared, c, "GET", "/ember/usage?by=api&role=payer", nil, testRegion, time.Time{})
-	var out struct {
-		Usage []struct {
-			Key         string
-			Invocations int64
-			GBSeconds   float64
-		}
-	}
-	if r.status != 200 || json.Unmarshal(r.body, &out) != nil {
-		t.Fatalf("usage: %v", r)
-	}
-	m := map[string]struct {
-		Invocations int64
-		GBSeconds   float64
-	}{}
-	for _, u := range out.Usage {
-		m[u.Key] = struct {
-			Invocations int64
-			GBSeconds   float64
-		}{u.Invocations, u.GBSeconds}
-	}
-	return m
-}
-
 func TestPublishedAPI(t *testing.T) {
 	requireExecution(t)
 	t.Parallel()
@@ -133,8 +103,7 @@ func TestPublishedAPI(t *testing.T) {
 	b := newAccount(t, shared, "pubapi-subscriber")
 	c := newAccount(t, shared, "pubapi-outsider")
 	d := newAccount(t, shared, "pubapi-quota")
-	createFn(t, lambdaClient(shared, a), "items", "provided.al2023", "bootstrap",
-		makeZip(t, zipEntry{name: "bootstrap", body: string(buildStatic(t, "httpfn")), mode: 0o755}), nil, 10, 128)
+	createFn(t, lambdaClient(shared, a), "items", "provided.al2023", "bootstrap", httpfnZip(t), nil, 10, 128)
 
 	// A builds the API with the CLI.
 	id, _ := apiCLI(t, a, "create", "shop", "--description", "e2e shop")["ApiId"].(string)
@@ -286,16 +255,16 @@ func TestPublishedAPI(t *testing.T) {
 
 	// Usage: B's calls are on B, with GB-seconds; none of them on A.
 	route := id + "/GET /items/{id}"
-	ub := apiUsage(t, b)
+	ub := usageBy(t, b, "by=api&role=payer")
 	if got := ub[route]; got.Invocations != int64(paidByB) || got.GBSeconds <= 0 {
 		t.Errorf("B's usage of %s: %+v, want %d invocations and GB-seconds (all: %v)", route, got, paidByB, ub)
 	}
-	for k := range apiUsage(t, a) {
+	for k := range usageBy(t, a, "by=api&role=payer") {
 		if strings.HasPrefix(k, id+"/") {
 			t.Errorf("A pays for calls through its API: %s", k)
 		}
 	}
-	if ud := apiUsage(t, d); ud[route].Invocations != 5 {
+	if ud := usageBy(t, d, "by=api&role=payer"); ud[route].Invocations != 5 {
 		t.Errorf("D's usage: %v", ud)
 	}
 

@@ -33,7 +33,7 @@ var (
 
 // buildStatic builds ./pkg (relative to test/e2e) as a static linux
 // binary, once per test run.
-func buildStatic(t *testing.T, pkg string) []byte {
+func buildStatic(t testing.TB, pkg string) []byte {
 	t.Helper()
 	binMu.Lock()
 	defer binMu.Unlock()
@@ -52,6 +52,11 @@ func buildStatic(t *testing.T, pkg string) []byte {
 	}
 	binCache[pkg] = b
 	return b
+}
+
+// httpfnZip is httpfn as a provided.al2023 bundle.
+func httpfnZip(t testing.TB) []byte {
+	return makeZip(t, zipEntry{name: "bootstrap", body: string(buildStatic(t, "httpfn")), mode: 0o755})
 }
 
 // svcZip is svcfn as a provided.al2023 bundle, with extfn in extensions/
@@ -138,27 +143,6 @@ func randomHex(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-// usageRows is GET /ember/usage?by=function&role=role as c: invocations
-// per key.
-func usageRows(t *testing.T, c creds, role string) map[string]int64 {
-	t.Helper()
-	r := signedRequest(t, shared, c, "GET", "/ember/usage?by=function&role="+role, nil, testRegion, time.Time{})
-	var out struct {
-		Usage []struct {
-			Key         string
-			Invocations int64
-		}
-	}
-	if r.status != 200 || json.Unmarshal(r.body, &out) != nil {
-		t.Fatalf("usage (%s): %v", role, r)
-	}
-	m := map[string]int64{}
-	for _, u := range out.Usage {
-		m[u.Key] = u.Invocations
-	}
-	return m
 }
 
 // TestServicesSecretsAndKV: a function without a network reads its
@@ -307,14 +291,14 @@ func TestSidecarFunctionCalls(t *testing.T) {
 
 	// Metering: front ran 6 times, helper 4 (one failed, one direct), other never;
 	// the remote call is the caller's, keyed by owner:function.
-	paid := usageRows(t, c, "payer")
-	if paid["front"] != 6 || paid["helper"] != 4 || paid["other"] != 0 || paid[owner.AccountId+":remote"] != 1 {
+	paid := usageBy(t, c, "by=function&role=payer")
+	if paid["front"].Invocations != 6 || paid["helper"].Invocations != 4 || paid["other"].Invocations != 0 || paid[owner.AccountId+":remote"].Invocations != 1 {
 		t.Errorf("the caller's usage by function: %v", paid)
 	}
-	if got := usageRows(t, owner, "owner"); got["remote"] != 1 {
+	if got := usageBy(t, owner, "by=function&role=owner"); got["remote"].Invocations != 1 {
 		t.Errorf("the callee owner's view of others' use: %v", got)
 	}
-	if got := usageRows(t, owner, "payer"); len(got) != 0 {
+	if got := usageBy(t, owner, "by=function&role=payer"); len(got) != 0 {
 		t.Errorf("the callee owner paid for a call it did not make: %v", got)
 	}
 }
