@@ -93,6 +93,7 @@ func serverCmd(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.IdleTTL, "idle-ttl", cfg.IdleTTL, "how long a warm sandbox waits for its next invocation (a function's ember:keep-alive tag overrides it)")
 	f.IntVar(&cfg.MinFreeMemoryMB, "min-free-memory", cfg.MinFreeMemoryMB, "MB of host memory to keep available: below it idle sandboxes are evicted and cold starts refused (0: off)")
 	f.IntVar(&cfg.MaxSandboxes, "max-sandboxes", cfg.MaxSandboxes, "most sandboxes alive on this node")
+	f.IntVar(&cfg.MaxStarting, "max-starting", cfg.MaxStarting, "most cold starts in progress at once; more wait their turn (0: two per CPU)")
 	f.IntVar(&cfg.WarmPool, "warm-pool", cfg.WarmPool, "generic sandboxes kept ready so cold starts only specialise one (0 disables)")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "on SIGTERM, how long to let requests in flight (running invocations) finish")
 	f.StringVar(&cfg.DebugListen, "debug-listen", os.Getenv("EMBER_DEBUG_LISTEN"), "serve Go pprof profiles on this address (e.g. 127.0.0.1:6060)")

@@ -28,6 +28,7 @@ type instance struct {
 	function string
 	memoryMB int
 	lastUsed time.Time
+	busy     bool // counted busy in its key's demand (Service.mu)
 	// keepAlive is the function's own idle keep-alive (0: the server's).
 	keepAlive time.Duration
 

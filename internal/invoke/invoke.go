@@ -17,9 +17,11 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ember-run/ember/internal/bundle"
@@ -71,6 +73,10 @@ type Options struct {
 	MemAvailable func() (uint64, error)
 	// MaxSandboxes bounds live sandboxes on this node.
 	MaxSandboxes int
+	// MaxStarting bounds cold starts in progress at once on this node (0:
+	// two per CPU). Starts are CPU-bound; beyond a few per core they only
+	// slow each other down, and every request queued on them with them.
+	MaxStarting int
 	// InitTimeout bounds a runtime's initialisation (Lambda: 10 s).
 	InitTimeout time.Duration
 	// MaxLogBytes caps what one invocation's output keeps.
@@ -97,6 +103,9 @@ func (o *Options) defaults() {
 	if o.MaxSandboxes == 0 {
 		o.MaxSandboxes = 64
 	}
+	if o.MaxStarting <= 0 {
+		o.MaxStarting = max(2, 2*runtime.NumCPU())
+	}
 	if o.InitTimeout == 0 {
 		o.InitTimeout = 10 * time.Second
 	}
@@ -110,6 +119,9 @@ func (o *Options) defaults() {
 		o.MemAvailable = memAvailable
 	}
 }
+
+// maxStartHold is the longest one cold start counts against MaxStarting.
+const maxStartHold = 500 * time.Millisecond
 
 // MaxPayload is Lambda's synchronous request and response limit.
 const MaxPayload = 6 * 1024 * 1024
@@ -181,6 +193,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	idle     map[string][]*instance // pool key → idle warm sandboxes
+	demand   map[string]*demand     // pool key → starts, busy sandboxes, queue (queue.go)
+	coldEWMA atomic.Int64           // recent init time, ns (queue.go)
 	live     int
 	closed   bool
 	codeMu   sync.Mutex
@@ -200,6 +214,7 @@ type Service struct {
 	provKick chan struct{}
 	provDone chan struct{}
 
+	starts    chan struct{}        // one token per cold start in progress (MaxStarting)
 	stems     chan sandbox.Sandbox // ready generic sandboxes
 	refill    chan struct{}
 	stemsDone chan struct{}
@@ -211,9 +226,9 @@ func New(opts Options) (*Service, error) {
 	opts.defaults()
 	s := &Service{
 		opts: opts, codeDir: filepath.Join(opts.DataDir, "code"), rtDir: filepath.Join(opts.DataDir, "runtime"),
-		idle: map[string][]*instance{}, codeOnce: map[string]*sync.Mutex{}, limits: newLimiter(opts.Catalog),
+		idle: map[string][]*instance{}, demand: map[string]*demand{}, codeOnce: map[string]*sync.Mutex{}, limits: newLimiter(opts.Catalog),
 		targets: map[string]provTarget{}, provLive: map[string]int{}, provKick: make(chan struct{}, 1), provDone: make(chan struct{}),
-		stop: make(chan struct{}), done: make(chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{}), starts: make(chan struct{}, opts.MaxStarting),
 	}
 	if err := os.MkdirAll(s.codeDir, 0o711); err != nil {
 		return nil, fmt.Errorf("invoke: %w", err)
@@ -487,13 +502,18 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	}
 	if err != nil {
 		s.count(Response{}, nil, err)
-		s.meter(req, f, cfg, Response{RequestID: reqID}, metering.Throttled)
+		if errors.Is(err, ErrThrottled) {
+			s.meter(req, f, cfg, Response{RequestID: reqID}, metering.Throttled)
+		}
 		return Response{}, err
 	}
 	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID}
 	if in == nil {
 		s.retireStale(key)
 		in, resp, err = s.coldStart(ctx, f, cfg, eff, key, reqID, req)
+		if eff.Isolation != policy.IsolationFresh {
+			s.started(key, in)
+		}
 		if in == nil || err != nil {
 			resp.Cold = true
 			s.count(resp, nil, err)
@@ -605,6 +625,8 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 			delete(s.idle, key)
 		}
 		if in.alive() {
+			s.demandLocked(key).busy++
+			in.busy = true
 			s.mu.Unlock()
 			return in, nil
 		}
@@ -614,8 +636,21 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 		s.unprovisionLocked(in)
 		go in.close()
 	}
-	s.mu.Unlock()
-	return nil, s.reserveSlot()
+	d := s.demandLocked(key)
+	if shouldWaitLocked(d) {
+		in, err := s.wait(ctx, key, d)
+		if in != nil || err != nil {
+			return in, err
+		}
+	} else {
+		d.starting++
+		s.mu.Unlock()
+	}
+	if err := s.reserveSlot(); err != nil {
+		s.started(key, nil)
+		return nil, err
+	}
+	return nil, nil
 }
 
 // reserveSlot counts a new sandbox against MaxSandboxes, evicting the least
@@ -706,17 +741,25 @@ func (s *Service) evictLocked() *instance {
 }
 
 func (s *Service) release(in *instance, healthy bool) {
-	if healthy {
-		in.lastUsed = time.Now()
-		s.mu.Lock()
-		if !s.closed {
-			s.idle[in.key] = append(s.idle[in.key], in)
-			s.mu.Unlock()
-			return
+	s.mu.Lock()
+	if in.busy {
+		in.busy = false
+		if d := s.demand[in.key]; d != nil {
+			d.busy--
 		}
-		s.mu.Unlock()
 	}
-	s.retire(in)
+	park := healthy && !s.closed
+	if park {
+		in.lastUsed = time.Now()
+		s.parkLocked(in)
+	}
+	if d := s.demand[in.key]; d != nil {
+		s.tidyLocked(in.key, d)
+	}
+	s.mu.Unlock()
+	if !park {
+		s.retire(in)
+	}
 }
 
 // retire kills a sandbox and frees its slot at once, and finishes the
@@ -883,6 +926,18 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 	if err != nil {
 		return fail(err)
 	}
+	select {
+	case s.starts <- struct{}{}:
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	// The token is given back once the runtime is up, or after
+	// maxStartHold: a function with a slow init of its own must not hold
+	// up every other tenant's starts.
+	var once sync.Once
+	giveBack := func() { once.Do(func() { <-s.starts }) }
+	hold := time.AfterFunc(maxStartHold, giveBack)
+	defer func() { hold.Stop(); giveBack() }()
 	started := time.Now()
 	sb, stem, err := s.sandbox(ctx)
 	if err != nil {

@@ -14,6 +14,7 @@ type counters struct {
 	functionErrors, throttles atomic.Uint64
 	failures                  atomic.Uint64 // invocations refused by other errors
 	evictedForMemory          atomic.Uint64 // idle sandboxes evicted under memory pressure
+	queued, handoffs          atomic.Uint64 // requests that queued for a sandbox; sandboxes handed to one
 }
 
 func (s *Service) count(resp Response, in *instance, err error) {
@@ -48,6 +49,8 @@ func (s *Service) WriteMetrics(w io.Writer) {
 	fmt.Fprintf(w, "# HELP ember_throttles_total Invocations refused over a concurrency limit (429).\n# TYPE ember_throttles_total counter\nember_throttles_total %d\n", m.throttles.Load())
 	fmt.Fprintf(w, "# HELP ember_invoke_failures_total Invocations refused for other reasons.\n# TYPE ember_invoke_failures_total counter\nember_invoke_failures_total %d\n", m.failures.Load())
 	fmt.Fprintf(w, "# HELP ember_memory_evictions_total Idle sandboxes evicted because the host was low on memory.\n# TYPE ember_memory_evictions_total counter\nember_memory_evictions_total %d\n", m.evictedForMemory.Load())
+	fmt.Fprintf(w, "# HELP ember_invoke_queued_total Invocations that queued for a starting or busy sandbox of their function instead of starting one.\n# TYPE ember_invoke_queued_total counter\nember_invoke_queued_total %d\n", m.queued.Load())
+	fmt.Fprintf(w, "# HELP ember_invoke_handoffs_total Sandboxes handed straight to a queued invocation.\n# TYPE ember_invoke_handoffs_total counter\nember_invoke_handoffs_total %d\n", m.handoffs.Load())
 	s.mu.Lock()
 	live := s.live
 	s.mu.Unlock()

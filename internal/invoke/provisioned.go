@@ -169,7 +169,7 @@ func (s *Service) provisionOne(ctx context.Context, f *catalog.Function, cfg cat
 	s.provLive[key]++
 	closed := s.closed
 	if !closed {
-		s.idle[key] = append(s.idle[key], in)
+		s.parkLocked(in)
 	}
 	s.mu.Unlock()
 	if closed {

@@ -62,6 +62,8 @@ type Config struct {
 	MaxSandboxes int
 	// WarmPool is how many generic sandboxes are kept ready for cold starts.
 	WarmPool int
+	// MaxStarting bounds cold starts in progress at once (0: two per CPU).
+	MaxStarting int
 	// DebugListen, when set, serves Go's pprof profiles on that address
 	// (keep it on loopback).
 	DebugListen   string
@@ -217,7 +219,7 @@ func Run(ctx context.Context, cfg Config, ready func(addr string)) error {
 	inv, err := invoke.New(invoke.Options{
 		Driver: driver, Reason: reason, Catalog: cat, UIDs: accts, Logs: logStore,
 		Secrets: secretStore, KV: kvStore, Meter: meter,
-		DataDir: cfg.DataDir, Region: cfg.Region, IdleTTL: cfg.IdleTTL, MinAvailableMB: cfg.MinFreeMemoryMB, MaxSandboxes: cfg.MaxSandboxes, WarmPool: cfg.WarmPool, Logger: log,
+		DataDir: cfg.DataDir, Region: cfg.Region, IdleTTL: cfg.IdleTTL, MinAvailableMB: cfg.MinFreeMemoryMB, MaxSandboxes: cfg.MaxSandboxes, WarmPool: cfg.WarmPool, MaxStarting: cfg.MaxStarting, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,176 @@
+package invoke
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ember-run/ember/internal/catalog"
+)
+
+// TestBurstCoalesces: a burst of short calls to a function with no sandbox
+// starts a few sandboxes, not one per call; the rest queue and are served
+// warm by the sandboxes that come free.
+func TestBurstCoalesces(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.createFast(t, "f")
+	const calls = 12
+	var wg sync.WaitGroup
+	errs := make(chan error, calls)
+	cold := make(chan bool, calls)
+	for range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := e.svc.Invoke(context.Background(), Request{Account: acct, Function: "f", Payload: []byte(`{}`)})
+			if err == nil && resp.FunctionError != "" {
+				err = fmt.Errorf("function error: %s", resp.Payload)
+			}
+			errs <- err
+			cold <- resp.Cold
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(cold)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	colds := 0
+	for c := range cold {
+		if c {
+			colds++
+		}
+	}
+	created := e.driver.count()
+	// Each starting sandbox takes at most coalescePerStart waiters, so 12
+	// simultaneous calls need about 12/(1+4) starts.
+	if created > 4 || colds != created {
+		t.Fatalf("%d calls made %d sandboxes (%d cold answers); want at most 4, one cold answer each", calls, created, colds)
+	}
+	var b strings.Builder
+	e.svc.WriteMetrics(&b)
+	if !strings.Contains(b.String(), "ember_invoke_handoffs_total ") || strings.Contains(b.String(), "ember_invoke_handoffs_total 0\n") {
+		t.Fatalf("no handoffs counted:\n%s", b.String())
+	}
+	if e.svc.Idle() != created {
+		t.Fatalf("%d idle after the burst, want all %d", e.svc.Idle(), created)
+	}
+	e.svc.mu.Lock()
+	n := len(e.svc.demand)
+	e.svc.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("demand bookkeeping left %d keys behind", n)
+	}
+}
+
+// TestLongCallsScaleOut: calls that keep their sandbox busy do not queue
+// behind each other for longer than a cold start: three concurrent 5 s
+// calls run in parallel in three sandboxes.
+func TestLongCallsScaleOut(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.create(t, "f", 10)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := e.svc.Invoke(context.Background(), Request{Account: acct, Function: "f", Payload: []byte(`{"cmd":"sleep"}`)})
+			if err != nil || resp.FunctionError != "" {
+				t.Errorf("invoke: %v %s", err, resp.Payload)
+			}
+		}()
+	}
+	wg.Wait()
+	// Serialised, the three would take 15 s.
+	if took := time.Since(start); took > 9*time.Second {
+		t.Fatalf("three concurrent 5 s calls took %v: they queued behind each other", took)
+	}
+	if n := e.driver.count(); n != 3 {
+		t.Fatalf("made %d sandboxes, want 3", n)
+	}
+}
+
+// TestQueuedCallerGivesUp: a queued call whose context ends returns its
+// error and leaves no waiter behind; the sandbox it waited for serves the
+// next call.
+func TestQueuedCallerGivesUp(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.create(t, "f", 10)
+	busy := make(chan struct{})
+	go func() {
+		defer close(busy)
+		e.svc.Invoke(context.Background(), Request{Account: acct, Function: "f", Payload: []byte(`{"cmd":"sleep"}`)})
+	}()
+	waitUntil(t, "a busy sandbox", func() bool {
+		e.svc.mu.Lock()
+		defer e.svc.mu.Unlock()
+		for _, d := range e.svc.demand {
+			if d.busy == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	if _, err := e.svc.Invoke(ctx, Request{Account: acct, Function: "f", Payload: []byte(`{}`)}); err == nil {
+		t.Fatal("a call whose context ended while queued succeeded")
+	}
+	if e.svc.metrics.queued.Load() == 0 {
+		t.Fatal("the call did not queue")
+	}
+	e.svc.mu.Lock()
+	for k, d := range e.svc.demand {
+		if len(d.waiters) != 0 {
+			t.Errorf("key %s keeps %d waiters", k, len(d.waiters))
+		}
+	}
+	e.svc.mu.Unlock()
+	<-busy
+	if resp, _ := e.invoke(t, "f", `{}`); resp.Cold {
+		t.Fatal("the sandbox freed after the long call did not serve the next one warm")
+	}
+}
+
+func (d *hostDriver) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.created
+}
+
+// fastRuntime is a provided bootstrap in python speaking the Runtime API
+// over one kept-alive connection: a warm call costs about a millisecond,
+// far less than a cold start (the shell runtime's cost about as much).
+const fastRuntime = `#!/usr/bin/env python3
+import http.client, os
+c = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
+while True:
+    c.request("GET", "/2018-06-01/runtime/invocation/next")
+    r = c.getresponse()
+    event = r.read()
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    c.request("POST", "/2018-06-01/runtime/invocation/%s/response" % rid, body=event)
+    c.getresponse().read()
+`
+
+func (e *env) createFast(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is needed by the runtime used here")
+	}
+	_, _, err := e.cat.Create(context.Background(), acct, catalog.CreateInput{
+		Name: name, Zip: zipOf(t, "bootstrap", fastRuntime),
+		Config: catalog.Config{Runtime: "provided.al2023", Role: "arn:aws:iam::123456789012:role/r", Timeout: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
