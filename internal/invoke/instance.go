@@ -28,7 +28,8 @@ type instance struct {
 	function string
 	memoryMB int
 	lastUsed time.Time
-	busy     bool // counted busy in its key's demand (Service.mu)
+	busy     bool      // counted busy in its key's demand (Service.mu)
+	since    time.Time // when its current call began (Service.mu)
 	// keepAlive is the function's own idle keep-alive (0: the server's).
 	keepAlive time.Duration
 

@@ -374,6 +374,9 @@ func (s *Service) janitor() {
 					s.idle[k] = keep
 				}
 			}
+			for k, d := range s.demand {
+				s.tidyLocked(k, d) // keys whose idle sandboxes went
+			}
 			s.mu.Unlock()
 			for _, in := range old {
 				s.opts.Logger.Debug("invoke: reclaiming idle sandbox", "sandbox", in.sb.ID(), "function", in.function)
@@ -625,8 +628,7 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 			delete(s.idle, key)
 		}
 		if in.alive() {
-			s.demandLocked(key).busy++
-			in.busy = true
+			busyLocked(s.demandLocked(key), in)
 			s.mu.Unlock()
 			return in, nil
 		}
@@ -637,7 +639,7 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 		go in.close()
 	}
 	d := s.demandLocked(key)
-	if shouldWaitLocked(d) {
+	if s.shouldWaitLocked(d, s.coldEstimate()) {
 		in, err := s.wait(ctx, key, d)
 		if in != nil || err != nil {
 			return in, err
@@ -742,11 +744,8 @@ func (s *Service) evictLocked() *instance {
 
 func (s *Service) release(in *instance, healthy bool) {
 	s.mu.Lock()
-	if in.busy {
-		in.busy = false
-		if d := s.demand[in.key]; d != nil {
-			d.busy--
-		}
+	if d := s.demand[in.key]; d != nil && in.busy {
+		idleLocked(d, in)
 	}
 	park := healthy && !s.closed
 	if park {

@@ -16,18 +16,28 @@ import (
 // 20 functions at 50 calls/s: 83% throttled, cold p50 8.75 s).
 //
 // So a request may instead queue for the next sandbox of its key to come
-// free, handed over directly by release. It queues only when there is
-// something to wait for, and never for longer than a start would cost:
+// free, handed over directly by release. It queues only when that is
+// expected to be sooner than a start of its own:
 //
-//   - while a start of the key is in progress, at most coalescePerStart
-//     requests wait per starting sandbox (more demand than that starts
-//     another one: a real burst still scales out, in parallel);
-//   - with no start in progress, a request waits for a busy sandbox of the
-//     key for at most the estimated cold start (an average of recent init
-//     times), then starts its own. A long-running function thus scales out
-//     with at most one cold start's delay; a short one is served warm.
+//   - with the key's recent call time known (an average over its calls),
+//     a request waits when the calls ahead of it, spread over the key's
+//     busy and starting sandboxes, should be done within the estimated
+//     cold start (an average of recent init times). A short function is
+//     thus served warm from a queue of dozens; a long-running one scales
+//     out at once.
+//   - with it unknown (no call has finished yet), at most
+//     coalescePerStart requests wait per starting sandbox, and a request
+//     waits for a busy sandbox for at most the estimated cold start.
 //
-// Requests are handed sandboxes in arrival order.
+// Either way a key never has more starts in progress than the node runs
+// at once (MaxStarting): a further one would only wait for its turn.
+//
+// Whatever it expected, a queued request gives up waiting after the
+// estimated cold start — unless a start of its key is in progress, which
+// will likely serve it sooner than one it began then (this also keeps
+// scale-out under overload to one start per key at a time: starts are
+// what an overloaded node can least afford). Requests are handed
+// sandboxes in arrival order.
 
 // coalescePerStart is how many requests may wait on each starting sandbox.
 const coalescePerStart = 4
@@ -44,6 +54,7 @@ type demand struct {
 	starting int              // cold starts in progress
 	busy     int              // sandboxes serving a call
 	waiters  []chan *instance // queued requests, oldest first; buffered (1)
+	call     time.Duration    // average time a call keeps a sandbox; 0: none yet
 }
 
 func (s *Service) demandLocked(key string) *demand {
@@ -55,10 +66,30 @@ func (s *Service) demandLocked(key string) *demand {
 	return d
 }
 
-// tidyLocked forgets a key with nothing going on.
+// tidyLocked forgets a key with nothing going on and no idle sandbox.
 func (s *Service) tidyLocked(key string, d *demand) {
-	if d.starting == 0 && d.busy == 0 && len(d.waiters) == 0 {
+	if d.starting == 0 && d.busy == 0 && len(d.waiters) == 0 && len(s.idle[key]) == 0 {
 		delete(s.demand, key)
+	}
+}
+
+// busyLocked marks in as serving a call from now.
+func busyLocked(d *demand, in *instance) {
+	d.busy++
+	in.busy = true
+	in.since = time.Now()
+}
+
+// idleLocked ends in's call and folds its duration into the key's
+// average (weight 1/8).
+func idleLocked(d *demand, in *instance) {
+	in.busy = false
+	d.busy--
+	took := time.Since(in.since)
+	if d.call == 0 {
+		d.call = took
+	} else {
+		d.call += (took - d.call) / 8
 	}
 }
 
@@ -68,8 +99,7 @@ func (s *Service) parkLocked(in *instance) {
 	if d := s.demand[in.key]; d != nil && len(d.waiters) > 0 {
 		w := d.waiters[0]
 		d.waiters = d.waiters[1:]
-		d.busy++
-		in.busy = true
+		busyLocked(d, in)
 		s.metrics.handoffs.Add(1)
 		w <- in
 		return
@@ -95,12 +125,25 @@ func (s *Service) dequeueLocked(key string, w chan *instance) bool {
 }
 
 // shouldWaitLocked says whether a request without an idle sandbox should
-// queue rather than start one.
-func shouldWaitLocked(d *demand) bool {
-	if d.starting > 0 {
+// queue rather than start one, a start costing about cold.
+func (s *Service) shouldWaitLocked(d *demand, cold time.Duration) bool {
+	servers := d.busy + d.starting
+	switch {
+	case servers == 0:
+		return false
+	case d.starting >= s.opts.MaxStarting:
+		// The node starts no more than that many sandboxes at once: a
+		// further start would itself wait, for a start token.
+		return true
+	case d.call > 0:
+		// The calls ahead of it and its own, in rounds over the servers.
+		rounds := (len(d.waiters) + servers) / servers
+		return time.Duration(rounds)*d.call < cold
+	case d.starting > 0:
 		return len(d.waiters) < d.starting*coalescePerStart
+	default:
+		return true // for at most cold (wait's budget)
 	}
-	return d.busy > 0
 }
 
 // wait queues for a sandbox of key. It returns the sandbox handed over,
@@ -157,7 +200,7 @@ func (s *Service) wait(ctx context.Context, key string, d *demand) (*instance, e
 func (s *Service) startOrWait(ctx context.Context, key string) (*instance, error) {
 	s.mu.Lock()
 	d := s.demandLocked(key)
-	if shouldWaitLocked(d) {
+	if s.shouldWaitLocked(d, s.coldEstimate()) {
 		return s.wait(ctx, key, d)
 	}
 	d.starting++
@@ -176,8 +219,7 @@ func (s *Service) started(key string, in *instance) {
 	d := s.demandLocked(key)
 	d.starting--
 	if in != nil {
-		d.busy++
-		in.busy = true
+		busyLocked(d, in)
 	}
 	s.tidyLocked(key, d)
 }

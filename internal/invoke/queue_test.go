@@ -63,11 +63,12 @@ func TestBurstCoalesces(t *testing.T) {
 		t.Fatalf("%d idle after the burst, want all %d", e.svc.Idle(), created)
 	}
 	e.svc.mu.Lock()
-	n := len(e.svc.demand)
-	e.svc.mu.Unlock()
-	if n != 0 {
-		t.Fatalf("demand bookkeeping left %d keys behind", n)
+	for k, d := range e.svc.demand {
+		if d.busy != 0 || d.starting != 0 || len(d.waiters) != 0 {
+			t.Errorf("key %s: %d busy, %d starting, %d waiting after the burst", k, d.busy, d.starting, len(d.waiters))
+		}
 	}
+	e.svc.mu.Unlock()
 }
 
 // TestLongCallsScaleOut: calls that keep their sandbox busy do not queue
@@ -172,5 +173,29 @@ func (e *env) createFast(t *testing.T, name string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestShouldWait(t *testing.T) {
+	s := &Service{opts: Options{MaxStarting: 4}}
+	cold := 40 * time.Millisecond
+	for _, c := range []struct {
+		name string
+		d    demand
+		want bool
+	}{
+		{"nothing to wait for", demand{}, false},
+		{"first burst: waiters per start", demand{starting: 1, waiters: make([]chan *instance, 3)}, true},
+		{"first burst: a fifth starts another", demand{starting: 1, waiters: make([]chan *instance, 4)}, false},
+		{"never more starts than the node runs", demand{starting: 4, waiters: make([]chan *instance, 100)}, true},
+		{"unknown call time: wait for a busy one", demand{busy: 1}, true},
+		{"short calls: a queue of 30 on one sandbox", demand{busy: 1, call: time.Millisecond, waiters: make([]chan *instance, 30)}, true},
+		{"short calls: a queue as long as a start", demand{busy: 1, call: time.Millisecond, waiters: make([]chan *instance, 40)}, false},
+		{"short calls spread over two", demand{busy: 2, call: time.Millisecond, waiters: make([]chan *instance, 60)}, true},
+		{"long calls scale out at once", demand{busy: 3, call: 5 * time.Second}, false},
+	} {
+		if got := s.shouldWaitLocked(&c.d, cold); got != c.want {
+			t.Errorf("%s: shouldWait = %v, want %v", c.name, got, c.want)
+		}
 	}
 }
