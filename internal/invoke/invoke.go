@@ -512,11 +512,14 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	}
 	resp := Response{ExecutedVersion: cfg.Version, RequestID: reqID}
 	if in == nil {
-		s.retireStale(key)
 		in, resp, err = s.coldStart(ctx, f, cfg, eff, key, reqID, req)
 		if eff.Isolation != policy.IsolationFresh {
 			s.started(key, in)
 		}
+		// Sandboxes of this version's older configuration can never serve
+		// again. Tearing them down only now keeps the teardown (unmounts,
+		// cgroup removal) from competing with this start.
+		s.retireStale(key)
 		if in == nil || err != nil {
 			resp.Cold = true
 			s.count(resp, nil, err)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -223,6 +224,44 @@ func BenchmarkInvokeCold(b *testing.B) {
 			b.Fatalf("invoke: %v %v", err, out)
 		}
 		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+}
+
+// BenchmarkNativeStart is the cold start's baseline: the same bootstrap
+// started directly on the host (no sandbox, no ember), timed from the
+// start of the process to its first Runtime API request — the part of a
+// cold start that is the function's own.
+func BenchmarkNativeStart(b *testing.B) {
+	goFunction(b)
+	bin := filepath.Join(b.TempDir(), "bootstrap")
+	if err := os.WriteFile(bin, goFnBody, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + l.Addr().String(), "_HANDLER=bootstrap"}
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		c, err := l.Accept()
+		if err == nil {
+			_, err = c.Read(make([]byte, 64)) // its GET /next
+			c.Close()
+		}
+		lat = append(lat, time.Since(start))
+		cmd.Process.Kill()
+		cmd.Wait()
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 	reportPercentiles(b, lat)
 }

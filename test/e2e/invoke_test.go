@@ -23,6 +23,7 @@ import (
 var (
 	goFnOnce sync.Once
 	goFnZip  []byte
+	goFnBody []byte // the bootstrap itself
 	goFnErr  error
 )
 
@@ -49,6 +50,7 @@ func goFunction(t testing.TB) []byte {
 			return
 		}
 		goFnZip = makeZip(t, zipEntry{name: "bootstrap", body: string(body), mode: 0o755})
+		goFnBody = body
 		os.RemoveAll(dir)
 	})
 	if goFnErr != nil {
