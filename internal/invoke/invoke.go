@@ -216,6 +216,7 @@ type Service struct {
 
 	starts    chan struct{}        // one token per cold start in progress (MaxStarting)
 	stems     chan sandbox.Sandbox // ready generic sandboxes
+	stemWant  atomic.Int64         // unix ns of the last cold start (or of New)
 	refill    chan struct{}
 	stemsDone chan struct{}
 }
@@ -246,6 +247,7 @@ func New(opts Options) (*Service, error) {
 	} else {
 		close(s.provDone)
 	}
+	s.stemWant.Store(time.Now().UnixNano())
 	s.stems = make(chan sandbox.Sandbox, max(opts.WarmPool, 1))
 	s.refill = make(chan struct{}, 1)
 	s.stemsDone = make(chan struct{})
@@ -268,7 +270,7 @@ func (s *Service) grow() {
 			return
 		case <-s.refill:
 		}
-		for len(s.stems) < s.opts.WarmPool {
+		for len(s.stems) < s.opts.WarmPool && !s.stemsUnwanted() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			sb, err := s.opts.Driver.Create(ctx)
 			cancel()
@@ -294,6 +296,7 @@ func (s *Service) grow() {
 // sandbox takes a stem cell from the warming pool, or makes a sandbox now.
 // It reports whether the pool served it.
 func (s *Service) sandbox(ctx context.Context) (sandbox.Sandbox, bool, error) {
+	s.stemWant.Store(time.Now().UnixNano())
 	select {
 	case sb := <-s.stems:
 		return sb, true, nil
@@ -301,6 +304,26 @@ func (s *Service) sandbox(ctx context.Context) (sandbox.Sandbox, bool, error) {
 	}
 	sb, err := s.opts.Driver.Create(ctx)
 	return sb, false, err
+}
+
+// stemsUnwanted says the warming pool has served no cold start for an idle
+// TTL: its stem cells are then closed rather than kept, and the next cold
+// start (which makes its own sandbox) fills the pool again.
+func (s *Service) stemsUnwanted() bool {
+	return time.Since(time.Unix(0, s.stemWant.Load())) > s.opts.IdleTTL
+}
+
+// shrinkStems closes the warming pool's stem cells once they are unwanted.
+func (s *Service) shrinkStems() {
+	for s.stemsUnwanted() {
+		select {
+		case sb := <-s.stems:
+			s.opts.Logger.Debug("invoke: warming pool idle; closing a stem cell", "sandbox", sb.ID())
+			sb.Close()
+		default:
+			return
+		}
+	}
 }
 
 // replenish asks the warming pool to refill. Cold starts call it once
@@ -382,6 +405,7 @@ func (s *Service) janitor() {
 				s.opts.Logger.Debug("invoke: reclaiming idle sandbox", "sandbox", in.sb.ID(), "function", in.function)
 				s.destroy(in)
 			}
+			s.shrinkStems()
 			if short := s.lowMemory(); short > 0 {
 				s.relieve(short)
 			}
