@@ -326,9 +326,10 @@ func (s *Service) shrinkStems() {
 	}
 }
 
-// replenish asks the warming pool to refill. Cold starts call it once
-// their runtime is up, so the refill's process start-up does not compete
-// with theirs for the CPU.
+// replenish asks the warming pool to refill. A cold start calls it once
+// its first invocation has answered (or once it failed), so the refill's
+// process start-up competes for the CPU with neither its runtime's init
+// nor that first call.
 func (s *Service) replenish() {
 	select {
 	case s.refill <- struct{}{}:
@@ -540,11 +541,8 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 		if eff.Isolation != policy.IsolationFresh {
 			s.started(key, in)
 		}
-		// Sandboxes of this version's older configuration can never serve
-		// again. Tearing them down only now keeps the teardown (unmounts,
-		// cgroup removal) from competing with this start.
-		s.retireStale(key)
 		if in == nil || err != nil {
+			s.retireStale(key)
 			resp.Cold = true
 			s.count(resp, nil, err)
 			if err == nil {
@@ -555,6 +553,14 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 		resp.Cold = true
 	}
 	out, healthy := in.invoke(ctx, s, cfg, reqID, req, payload)
+	if resp.Cold {
+		// Idle sandboxes of this version's older configuration can never
+		// serve again, and the warming pool lost a stem cell. Tearing
+		// down and refilling only now keeps both from competing with
+		// this start and its first call for the CPU.
+		s.retireStale(key)
+		s.replenish()
+	}
 	switch {
 	case !healthy:
 	case eff.Isolation == policy.IsolationFresh:
@@ -1012,10 +1018,10 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 	err = in.rapi.WaitReady(ictx)
 	cancel()
 	in.initDuration = time.Since(started)
-	s.replenish()
 	if err == nil {
-		return in, Response{}, nil
+		return in, Response{}, nil // the caller replenishes once it is done
 	}
+	s.replenish()
 	// The runtime did not come up: report it as Lambda does, as this
 	// invocation's function error, and throw the sandbox away.
 	resp := in.initFailure(s, cfg, reqID, req, err)

@@ -158,6 +158,7 @@ func (s *Service) provisionOne(ctx context.Context, f *catalog.Function, cfg cat
 		return false
 	}
 	in, _, err := s.coldStart(ctx, f, cfg, eff, key, newRequestID(), Request{Account: f.Account, Function: f.Name})
+	s.replenish()
 	if err != nil || in == nil {
 		s.opts.Logger.Warn("invoke: provisioned sandbox failed to initialise", "function", f.Name, "version", cfg.Version, "err", err)
 		return false
