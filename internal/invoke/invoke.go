@@ -214,9 +214,12 @@ type Service struct {
 	provKick chan struct{}
 	provDone chan struct{}
 
-	starts    chan struct{}        // one token per cold start in progress (MaxStarting)
-	stems     chan sandbox.Sandbox // ready generic sandboxes
-	stemWant  atomic.Int64         // unix ns of the last cold start (or of New)
+	starts   chan struct{}        // one token per cold start in progress (MaxStarting)
+	stems    chan sandbox.Sandbox // ready generic sandboxes
+	stemWant atomic.Int64         // unix ns of the last cold start (or of New)
+
+	keys      sync.Map     // poolKeyOf's memo: revision and portion → pool key
+	nkeys     atomic.Int64 // entries stored in keys since it was last cleared
 	refill    chan struct{}
 	stemsDone chan struct{}
 }
@@ -521,7 +524,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
-	key := poolKey(f, cfg, eff) + portionKey(req.Portion) + req.Delegation.key()
+	key := s.poolKeyOf(f, cfg, eff, req.Portion, req.Policy != nil) + portionKey(req.Portion) + req.Delegation.key()
 	var in *instance
 	if eff.Isolation == policy.IsolationFresh {
 		err = s.reserveSlot() // never a sandbox anyone used before
@@ -625,6 +628,29 @@ func portionKey(portion string) string {
 // incarnation, version and configuration revision, and the effective
 // security policy, so a request that tightened the policy (say, to no
 // network) is only ever served by a sandbox built under exactly that.
+// poolKeyOf is poolKey, remembered per configuration revision and portion
+// when no request tightened the policy: hashing the effective policy is
+// the costliest part of a warm call's bookkeeping.
+func (s *Service) poolKeyOf(f *catalog.Function, cfg catalog.Config, eff policy.Effective, portion string, tightened bool) string {
+	if tightened {
+		return poolKey(f, cfg, eff)
+	}
+	memo := f.Account + "/" + f.ID + "/" + cfg.Version + "/" + cfg.RevisionID + "/" + portion
+	if k, ok := s.keys.Load(memo); ok {
+		return k.(string)
+	}
+	k := poolKey(f, cfg, eff)
+	if s.nkeys.Add(1) > maxKeyMemo {
+		s.keys.Clear() // revisions come and go; start over rather than grow
+		s.nkeys.Store(1)
+	}
+	s.keys.Store(memo, k)
+	return k
+}
+
+// maxKeyMemo bounds poolKeyOf's memory.
+const maxKeyMemo = 16384
+
 func poolKey(f *catalog.Function, cfg catalog.Config, eff policy.Effective) string {
 	return f.Account + "/" + f.Name + "/" + f.ID + "/" + cfg.Version + "/" + cfg.RevisionID + "/" + eff.Key()
 }
