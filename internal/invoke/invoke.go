@@ -349,6 +349,7 @@ func (s *Service) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.wakeWaitersLocked()
 	var all []*instance
 	for k, list := range s.idle {
 		all = append(all, list...)

@@ -158,6 +158,9 @@ func (s *Service) wait(ctx context.Context, key string, d *demand) (*instance, e
 	t := time.NewTimer(budget)
 	defer t.Stop()
 	served := func(in *instance) (*instance, error) {
+		if in == nil {
+			return nil, ErrClosed // the service closed (wakeWaitersLocked)
+		}
 		if in.alive() {
 			return in, nil
 		}
@@ -173,7 +176,9 @@ func (s *Service) wait(ctx context.Context, key string, d *demand) (*instance, e
 			queued := s.dequeueLocked(key, w)
 			s.mu.Unlock()
 			if !queued {
-				s.release(<-w, true) // served as we gave up: pass it on
+				if in := <-w; in != nil {
+					s.release(in, true) // served as we gave up: pass it on
+				}
 			}
 			return nil, ctx.Err()
 		case <-t.C:
@@ -244,5 +249,15 @@ func (s *Service) observeCold(d time.Duration) {
 		if s.coldEWMA.CompareAndSwap(old, next) {
 			return
 		}
+	}
+}
+
+// wakeWaitersLocked ends every queued request's wait with ErrClosed.
+func (s *Service) wakeWaitersLocked() {
+	for _, d := range s.demand {
+		for _, w := range d.waiters {
+			w <- nil
+		}
+		d.waiters = nil
 	}
 }

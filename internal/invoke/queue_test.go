@@ -2,6 +2,7 @@ package invoke
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -215,4 +216,44 @@ func TestWarmingPoolShrinksWhenIdle(t *testing.T) {
 		t.Fatal("first call not cold")
 	}
 	waitUntil(t, "the pool refilled after a cold start", func() bool { return len(e.svc.stems) == 2 })
+}
+
+// TestCloseEndsWaits: closing the service ends queued requests' waits at
+// once with ErrClosed.
+func TestCloseEndsWaits(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.create(t, "f", 10)
+	go e.svc.Invoke(context.Background(), Request{Account: acct, Function: "f", Payload: []byte(`{"cmd":"sleep"}`)})
+	waitUntil(t, "a busy sandbox", func() bool {
+		e.svc.mu.Lock()
+		defer e.svc.mu.Unlock()
+		for _, d := range e.svc.demand {
+			if d.busy == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	// Teach the key a short call time, so the next request queues for
+	// the busy sandbox rather than start one.
+	e.svc.mu.Lock()
+	for _, d := range e.svc.demand {
+		d.call = time.Millisecond
+	}
+	e.svc.mu.Unlock()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Invoke(context.Background(), Request{Account: acct, Function: "f", Payload: []byte(`{}`)})
+		errc <- err
+	}()
+	waitUntil(t, "a queued request", func() bool { return e.svc.metrics.queued.Load() == 1 })
+	go e.svc.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("queued request ended with %v, want ErrClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("closing left a queued request waiting")
+	}
 }
