@@ -214,9 +214,11 @@ type Service struct {
 	provKick chan struct{}
 	provDone chan struct{}
 
-	starts   chan struct{}        // one token per cold start in progress (MaxStarting)
-	stems    chan sandbox.Sandbox // ready generic sandboxes
-	stemWant atomic.Int64         // unix ns of the last cold start (or of New)
+	starts   chan struct{} // one token per cold start in progress (MaxStarting)
+	turnsMu  sync.Mutex
+	turns    map[string]chan struct{} // account → its start tokens (startTurn)
+	stems    chan sandbox.Sandbox     // ready generic sandboxes
+	stemWant atomic.Int64             // unix ns of the last cold start (or of New)
 
 	keys      sync.Map     // poolKeyOf's memo: revision and portion → pool key
 	nkeys     atomic.Int64 // entries stored in keys since it was last cleared
@@ -996,16 +998,15 @@ func (s *Service) coldStart(ctx context.Context, f *catalog.Function, cfg catalo
 	if err != nil {
 		return fail(err)
 	}
-	select {
-	case s.starts <- struct{}{}:
-	case <-ctx.Done():
-		return fail(ctx.Err())
+	turnDone, err := s.startTurn(ctx, f.Account)
+	if err != nil {
+		return fail(err)
 	}
-	// The token is given back once the runtime is up, or after
+	// The turn is given back once the runtime is up, or after
 	// maxStartHold: a function with a slow init of its own must not hold
 	// up every other tenant's starts.
 	var once sync.Once
-	giveBack := func() { once.Do(func() { <-s.starts }) }
+	giveBack := func() { once.Do(turnDone) }
 	hold := time.AfterFunc(maxStartHold, giveBack)
 	defer func() { hold.Stop(); giveBack() }()
 	started := time.Now()

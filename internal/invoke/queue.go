@@ -261,3 +261,39 @@ func (s *Service) wakeWaitersLocked() {
 		d.waiters = nil
 	}
 }
+
+// startTurn waits for a turn to start a sandbox for account: one of the
+// node's MaxStarting, of which one account holds at most MaxStarting-1 (when
+// there are two or more), so another tenant's start never waits for a
+// whole burst of this one's. done gives the turn back.
+func (s *Service) startTurn(ctx context.Context, account string) (done func(), err error) {
+	per := max(1, s.opts.MaxStarting-1)
+	s.turnsMu.Lock()
+	if s.turns == nil {
+		s.turns = map[string]chan struct{}{}
+	}
+	mine := s.turns[account]
+	if mine == nil {
+		mine = make(chan struct{}, per)
+		s.turns[account] = mine
+	}
+	s.turnsMu.Unlock()
+	select {
+	case mine <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case s.starts <- struct{}{}:
+	case <-ctx.Done():
+		<-mine
+		return nil, ctx.Err()
+	}
+	// The account's channel stays in the map (one per account that ever
+	// started a sandbox here): removing it while another goroutine holds
+	// it would let the account open a second one.
+	return func() {
+		<-s.starts
+		<-mine
+	}, nil
+}

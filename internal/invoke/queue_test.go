@@ -257,3 +257,39 @@ func TestCloseEndsWaits(t *testing.T) {
 		t.Fatal("closing left a queued request waiting")
 	}
 }
+
+// TestStartTurnsAreShared: one account holds at most MaxStarting-1 of the
+// node's start turns, so another account's start goes ahead at once.
+func TestStartTurnsAreShared(t *testing.T) {
+	s := &Service{opts: Options{MaxStarting: 3}, starts: make(chan struct{}, 3)}
+	ctx := context.Background()
+	var dones []func()
+	for range 2 {
+		done, err := s.startTurn(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dones = append(dones, done)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.startTurn(short, "a"); err == nil {
+		t.Fatal("an account took every start turn of the node")
+	}
+	done, err := s.startTurn(ctx, "b")
+	if err != nil {
+		t.Fatalf("another account waited for the first one's burst: %v", err)
+	}
+	done()
+	for _, d := range dones {
+		d()
+	}
+	if len(s.starts) != 0 || len(s.turns["a"]) != 0 || len(s.turns["b"]) != 0 {
+		t.Fatalf("turns not given back: %d node, %d a, %d b", len(s.starts), len(s.turns["a"]), len(s.turns["b"]))
+	}
+	if done, err := s.startTurn(ctx, "a"); err != nil {
+		t.Fatal(err)
+	} else {
+		done()
+	}
+}
