@@ -246,16 +246,17 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("invoke: install runtimes: %w", err)
 	}
 	os.Chmod(opts.DataDir, 0o711) // sandboxes' uids must traverse it to their code
+	// Everything the background tasks read is made before they start.
+	s.stemWant.Store(time.Now().UnixNano())
+	s.stems = make(chan sandbox.Sandbox, max(opts.WarmPool, 1))
+	s.refill = make(chan struct{}, 1)
+	s.stemsDone = make(chan struct{})
 	go s.janitor()
 	if opts.Driver != nil {
 		go s.provisioner()
 	} else {
 		close(s.provDone)
 	}
-	s.stemWant.Store(time.Now().UnixNano())
-	s.stems = make(chan sandbox.Sandbox, max(opts.WarmPool, 1))
-	s.refill = make(chan struct{}, 1)
-	s.stemsDone = make(chan struct{})
 	if opts.Driver != nil && opts.WarmPool > 0 {
 		go s.grow()
 		s.refill <- struct{}{}

@@ -83,7 +83,9 @@ func TestExtensionsRunBesideRuntime(t *testing.T) {
 				extPid = p
 			}
 		}
-		if extPid != 0 && strings.Contains(out.String(), "runtime up") {
+		// The output is copied from the pipes in the background: wait
+		// for both processes' lines, not just for their processes.
+		if extPid != 0 && strings.Contains(out.String(), "runtime up") && strings.Contains(out.String(), "long up") {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
