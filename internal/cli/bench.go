@@ -145,11 +145,10 @@ func benchNames(prefix string, n int) []string {
 // bench deploys the functions, runs the pattern and, unless --keep,
 // deletes the functions again, even when the run fails or is interrupted.
 func bench(ctx context.Context, c *client, p loadgen.Pattern, bf benchFlags, fn benchFunction, stdout, stderr io.Writer) (err error) {
-	var me struct{ AccountId string }
-	if err := c.do(ctx, "GET", "/ember/whoami", nil, &me); err != nil {
+	role, err := defaultRole(ctx, c)
+	if err != nil {
 		return err
 	}
-	role := "arn:aws:iam::" + me.AccountId + ":role/ember-function"
 
 	fmt.Fprintf(stderr, "deploying %d %s functions %s..%s\n", len(p.Functions), fn.runtime, p.Functions[0], p.Functions[len(p.Functions)-1])
 	start := time.Now()

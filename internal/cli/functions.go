@@ -86,11 +86,9 @@ func deploy(ctx context.Context, c *client, name string, zipped []byte, df deplo
 		}
 		role := df.role
 		if role == "" {
-			var me struct{ AccountId string }
-			if err := c.do(ctx, "GET", "/ember/whoami", nil, &me); err != nil {
+			if role, err = defaultRole(ctx, c); err != nil {
 				return nil, err
 			}
-			role = "arn:aws:iam::" + me.AccountId + ":role/ember-function"
 		}
 		req := map[string]any{
 			"FunctionName": name, "Runtime": df.runtime, "Handler": df.handler, "Role": role,
@@ -160,6 +158,16 @@ func deploy(ctx context.Context, c *client, name string, zipped []byte, df deplo
 	var cfg map[string]any
 	err = c.do(ctx, "GET", path+"/configuration", nil, &cfg)
 	return cfg, err
+}
+
+// defaultRole is the Role given to functions created without one: ember
+// has no IAM, but Lambda's API requires a role ARN in the caller's account.
+func defaultRole(ctx context.Context, c *client) (string, error) {
+	var me struct{ AccountId string }
+	if err := c.do(ctx, "GET", "/ember/whoami", nil, &me); err != nil {
+		return "", err
+	}
+	return "arn:aws:iam::" + me.AccountId + ":role/ember-function", nil
 }
 
 // upload sends a JSON body carrying a zip, reporting progress.

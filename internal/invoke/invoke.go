@@ -701,15 +701,8 @@ func (s *Service) acquire(ctx context.Context, key string) (*instance, error) {
 		s.unprovisionLocked(in)
 		go in.close()
 	}
-	d := s.demandLocked(key)
-	if s.shouldWaitLocked(d, s.coldEstimate()) {
-		in, err := s.wait(ctx, key, d)
-		if in != nil || err != nil {
-			return in, err
-		}
-	} else {
-		d.starting++
-		s.mu.Unlock()
+	if in, err := s.startOrWaitLocked(ctx, key); in != nil || err != nil {
+		return in, err
 	}
 	if err := s.reserveSlot(); err != nil {
 		s.started(key, nil)
@@ -807,7 +800,8 @@ func (s *Service) evictLocked() *instance {
 
 func (s *Service) release(in *instance, healthy bool) {
 	s.mu.Lock()
-	if d := s.demand[in.key]; d != nil && in.busy {
+	d := s.demand[in.key]
+	if d != nil && in.busy {
 		idleLocked(d, in)
 	}
 	park := healthy && !s.closed
@@ -815,7 +809,7 @@ func (s *Service) release(in *instance, healthy bool) {
 		in.lastUsed = time.Now()
 		s.parkLocked(in)
 	}
-	if d := s.demand[in.key]; d != nil {
+	if d != nil {
 		s.tidyLocked(in.key, d)
 	}
 	s.mu.Unlock()

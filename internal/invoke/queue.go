@@ -204,6 +204,13 @@ func (s *Service) wait(ctx context.Context, key string, d *demand) (*instance, e
 // startOrWait is acquire's decision after a handed-over sandbox was dead.
 func (s *Service) startOrWait(ctx context.Context, key string) (*instance, error) {
 	s.mu.Lock()
+	return s.startOrWaitLocked(ctx, key)
+}
+
+// startOrWaitLocked, for a request with no idle sandbox of key, either
+// queues (see wait) or counts a start the caller then makes (nil, nil).
+// It is called with s.mu held and releases it.
+func (s *Service) startOrWaitLocked(ctx context.Context, key string) (*instance, error) {
 	d := s.demandLocked(key)
 	if s.shouldWaitLocked(d, s.coldEstimate()) {
 		return s.wait(ctx, key, d)

@@ -111,16 +111,7 @@ func TestQueuedCallerGivesUp(t *testing.T) {
 		defer close(busy)
 		e.svc.Invoke(context.Background(), Request{Account: acct, Function: "f", Payload: []byte(`{"cmd":"sleep"}`)})
 	}()
-	waitUntil(t, "a busy sandbox", func() bool {
-		e.svc.mu.Lock()
-		defer e.svc.mu.Unlock()
-		for _, d := range e.svc.demand {
-			if d.busy == 1 {
-				return true
-			}
-		}
-		return false
-	})
+	e.waitBusy(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
 	if _, err := e.svc.Invoke(ctx, Request{Account: acct, Function: "f", Payload: []byte(`{}`)}); err == nil {
@@ -224,16 +215,7 @@ func TestCloseEndsWaits(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.create(t, "f", 10)
 	go e.svc.Invoke(context.Background(), Request{Account: acct, Function: "f", Payload: []byte(`{"cmd":"sleep"}`)})
-	waitUntil(t, "a busy sandbox", func() bool {
-		e.svc.mu.Lock()
-		defer e.svc.mu.Unlock()
-		for _, d := range e.svc.demand {
-			if d.busy == 1 {
-				return true
-			}
-		}
-		return false
-	})
+	e.waitBusy(t)
 	// Teach the key a short call time, so the next request queues for
 	// the busy sandbox rather than start one.
 	e.svc.mu.Lock()
@@ -292,4 +274,19 @@ func TestStartTurnsAreShared(t *testing.T) {
 	} else {
 		done()
 	}
+}
+
+// waitBusy waits until some pool key has one sandbox serving a call.
+func (e *env) waitBusy(t *testing.T) {
+	t.Helper()
+	waitUntil(t, "a busy sandbox", func() bool {
+		e.svc.mu.Lock()
+		defer e.svc.mu.Unlock()
+		for _, d := range e.svc.demand {
+			if d.busy == 1 {
+				return true
+			}
+		}
+		return false
+	})
 }
