@@ -22,6 +22,7 @@ import (
 	"github.com/ember-run/ember/internal/logs"
 	"github.com/ember-run/ember/internal/sandbox"
 	"github.com/ember-run/ember/internal/store"
+	"github.com/ember-run/ember/internal/testenv"
 )
 
 // hostDriver runs runtimes as plain host processes. It isolates nothing:
@@ -250,9 +251,7 @@ func zipOf(t *testing.T, name, body string) []byte {
 
 func (e *env) create(t *testing.T, name string, timeout int) {
 	t.Helper()
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is needed by the shell runtime used here")
-	}
+	testenv.LookPath(t, "curl") // the runtime used here; skips, or fails in CI
 	_, _, err := e.cat.Create(context.Background(), acct, catalog.CreateInput{
 		Name: name, Zip: zipOf(t, "bootstrap", shellRuntime),
 		Config: catalog.Config{Runtime: "provided.al2023", Role: "arn:aws:iam::123456789012:role/r", Timeout: timeout},

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ember-run/ember/internal/catalog"
+	"github.com/ember-run/ember/internal/testenv"
 )
 
 // TestBurstCoalesces: a burst of short calls to a function with no sandbox
@@ -156,9 +156,7 @@ while True:
 
 func (e *env) createFast(t *testing.T, name string) {
 	t.Helper()
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is needed by the runtime used here")
-	}
+	testenv.LookPath(t, "python3") // the runtime used here; skips, or fails in CI
 	_, _, err := e.cat.Create(context.Background(), acct, catalog.CreateInput{
 		Name: name, Zip: zipOf(t, "bootstrap", fastRuntime),
 		Config: catalog.Config{Runtime: "provided.al2023", Role: "arn:aws:iam::123456789012:role/r", Timeout: 3},
