@@ -54,6 +54,16 @@ func testDeps(t testing.TB) (Deps, *store.Store) {
 
 // serve creates accounts "a" (creds) and "b" (other) and serves the API
 // over deps until t ends.
+// otherSecret is a secret of the same length that differs from s in its
+// first character, whatever that character is.
+func otherSecret(s string) string {
+	c := byte('A')
+	if s[0] == c {
+		c = 'B'
+	}
+	return string(c) + s[1:]
+}
+
 func serve(t testing.TB, deps Deps) *fixture {
 	t.Helper()
 	f := &fixture{creds: newAccount(t, deps, "a"), other: newAccount(t, deps, "b")}
@@ -128,7 +138,7 @@ func createReq(name string) map[string]any {
 func TestErrorShapes(t *testing.T) {
 	f := newFixture(t)
 	bad := f.creds
-	bad.SecretAccessKey = "wrong" + bad.SecretAccessKey[5:]
+	bad.SecretAccessKey = otherSecret(bad.SecretAccessKey)
 	unknown := f.creds
 	unknown.AccessKeyID = "AKIAUNKNOWNUNKNOWN00"
 	cases := []struct {

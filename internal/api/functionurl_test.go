@@ -374,7 +374,7 @@ func TestFunctionURLIAM(t *testing.T) {
 	resp, out := callURL(t, "POST", cfg.FunctionURL+"p", h, body, nil)
 	wantURLMessage(t, resp, out, 403, "Forbidden")
 	bad := f.creds
-	bad.SecretAccessKey = "x" + bad.SecretAccessKey[1:]
+	bad.SecretAccessKey = otherSecret(bad.SecretAccessKey)
 	resp, out = callURL(t, "POST", cfg.FunctionURL+"p", h, body, &bad)
 	wantURLMessage(t, resp, out, 403, "Forbidden")
 	// A signature for the ember service is not one for a function URL.
