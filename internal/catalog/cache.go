@@ -20,12 +20,27 @@ type cache struct {
 	vers map[string]Config      // verKey → version (immutable)
 	xals map[string]*CrossAlias // crossKey → cross-account alias
 	urls map[string]urlIndex    // function URL id → its function (immutable)
+	gens map[string]uint64      // account → count of its function records' changes seen
 }
 
 const maxCachedVersions = 50_000
 
 func newCache() *cache {
-	return &cache{fns: map[string]*Function{}, vers: map[string]Config{}, xals: map[string]*CrossAlias{}, urls: map[string]urlIndex{}}
+	return &cache{fns: map[string]*Function{}, vers: map[string]Config{}, xals: map[string]*CrossAlias{}, urls: map[string]urlIndex{}, gens: map[string]uint64{}}
+}
+
+// changed counts a change to the function record key (c.mu held).
+func (c *cache) changed(key string) {
+	account, _, _ := strings.Cut(strings.TrimPrefix(key, "fn."), ".")
+	c.gens[account]++
+}
+
+// generation is how many changes to account's function records this node
+// has seen; equal numbers mean nothing changed in between.
+func (c *cache) generation(account string) uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gens[account]
 }
 
 func (c *cache) function(key string) (*Function, bool) {
@@ -43,6 +58,7 @@ func (c *cache) putFunction(key string, f *Function) {
 		return
 	}
 	c.fns[key] = f
+	c.changed(key)
 }
 
 // dropFunction forgets key unless the cached record is newer than rev.
@@ -53,6 +69,7 @@ func (c *cache) dropFunction(key string, rev uint64) {
 		return
 	}
 	delete(c.fns, key)
+	c.changed(key)
 }
 
 func (c *cache) cross(key string) (*CrossAlias, bool) {

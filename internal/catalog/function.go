@@ -537,6 +537,28 @@ type Usage struct {
 	Reserved      int
 }
 
+// ReservedTotal is the sum of the reserved concurrency of account's
+// functions, and the generation (see Generation) it was read at.
+func (c *Catalog) ReservedTotal(ctx context.Context, account string) (int, uint64, error) {
+	gen := c.cache.generation(account)
+	fns, err := c.List(ctx, account)
+	if err != nil {
+		return 0, 0, err
+	}
+	sum := 0
+	for _, f := range fns {
+		if f.Reserved != nil {
+			sum += *f.Reserved
+		}
+	}
+	return sum, gen, nil
+}
+
+// Generation changes whenever this node writes or sees (through its watch
+// on the store) a change to one of account's function records, so that
+// what was derived from them can be re-read only when it may be stale.
+func (c *Catalog) Generation(account string) uint64 { return c.cache.generation(account) }
+
 // AccountUsage sums an account's functions, code and reservations.
 func (c *Catalog) AccountUsage(ctx context.Context, account string) (Usage, error) {
 	var u Usage

@@ -40,32 +40,63 @@ type limiter struct {
 	reserved   map[string]reservedSum
 }
 
-type reservedSum struct {
-	sum  int
-	read time.Time
-}
-
 func newLimiter(cat *catalog.Catalog) *limiter {
 	return &limiter{cat: cat, byFunction: map[string]int{}, unreserved: map[string]int{}, reserved: map[string]reservedSum{}}
 }
 
-// reservedTotal is the account's sum of reservations, re-read at most
-// once a second.
+// reservedSum is an account's sum of reservations as last read.
+type reservedSum struct {
+	sum  int
+	gen  uint64    // the catalog generation it was read at
+	read time.Time // zero: never read
+	// refresh is closed when the read under way ends (nil: none is).
+	refresh chan struct{}
+}
+
+// reservedMaxAge bounds how long a sum is trusted without a change seen:
+// a missed watch update heals within it.
+const reservedMaxAge = 10 * time.Second
+
+// reservedTotal is the account's sum of reservations. It is re-read from
+// the catalog only after a change to one of the account's functions (or
+// reservedMaxAge), by one caller at a time; the others go on with the
+// previous sum meanwhile, or wait for the first one.
 func (l *limiter) reservedTotal(ctx context.Context, account string) int {
-	l.mu.Lock()
-	r, ok := l.reserved[account]
-	l.mu.Unlock()
-	if ok && time.Since(r.read) < time.Second {
+	for {
+		gen := l.cat.Generation(account)
+		l.mu.Lock()
+		r := l.reserved[account]
+		fresh := !r.read.IsZero() && r.gen == gen && time.Since(r.read) < reservedMaxAge
+		if fresh || (r.refresh != nil && !r.read.IsZero()) {
+			l.mu.Unlock()
+			return r.sum
+		}
+		if wait := r.refresh; wait != nil {
+			l.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return 0
+			}
+		}
+		done := make(chan struct{})
+		r.refresh = done
+		l.reserved[account] = r
+		l.mu.Unlock()
+
+		sum, gen, err := l.cat.ReservedTotal(ctx, account)
+		l.mu.Lock()
+		r = l.reserved[account]
+		r.refresh = nil
+		if err == nil {
+			r.sum, r.gen, r.read = sum, gen, time.Now()
+		}
+		l.reserved[account] = r
+		l.mu.Unlock()
+		close(done)
 		return r.sum
 	}
-	u, err := l.cat.AccountUsage(ctx, account)
-	if err != nil {
-		return r.sum
-	}
-	l.mu.Lock()
-	l.reserved[account] = reservedSum{sum: u.Reserved, read: time.Now()}
-	l.mu.Unlock()
-	return u.Reserved
 }
 
 // admit takes a concurrency slot for f, or refuses with a ThrottleError.
