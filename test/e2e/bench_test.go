@@ -110,7 +110,7 @@ func BenchmarkBareEchoSDK(b *testing.B) {
 // not cache it), sent again and again over one keep-alive connection, so
 // the time is the server's and the function's, not the client library's.
 func BenchmarkInvokeWarmRaw(b *testing.B) {
-	cl := benchSetup(b, "warmraw")
+	cl := trivialSetup(b, "warmraw")
 	c := benchCreds["warmraw"]
 	payload := []byte(`{"value":"bench"}`)
 	if _, err := cl.Invoke(ctxT(b), &lambda.InvokeInput{FunctionName: aws.String("warmraw"), Payload: payload}); err != nil {
@@ -156,6 +156,16 @@ func benchSetup(b *testing.B, name string) *lambda.Client {
 	return benchFunction(b, name, goFunction)
 }
 
+// trivialSetup creates the trivial function (echofn) as name.
+func trivialSetup(b *testing.B, name string) *lambda.Client {
+	return benchFunction(b, name, echoFunction)
+}
+
+// echoFunction is echofn as a provided.al2023 bundle.
+func echoFunction(t testing.TB) []byte {
+	return makeZip(t, zipEntry{name: "bootstrap", body: string(buildStatic(t, "echofn")), mode: 0o755})
+}
+
 // benchFunction creates a provided.al2023 function name from code's
 // bundle in a new account (its keys in benchCreds[name]).
 func benchFunction(b *testing.B, name string, code func(testing.TB) []byte) *lambda.Client {
@@ -178,7 +188,7 @@ func benchFunction(b *testing.B, name string, code func(testing.TB) []byte) *lam
 // BenchmarkInvokeWarm: a trivial aws-lambda-go function invoked through
 // aws-sdk-go-v2 on loopback, always served by its warm sandbox.
 func BenchmarkInvokeWarm(b *testing.B) {
-	cl := benchSetup(b, "warm")
+	cl := trivialSetup(b, "warm")
 	in := &lambda.InvokeInput{FunctionName: aws.String("warm"), Payload: []byte(`{"value":"bench"}`)}
 	if _, err := cl.Invoke(ctxT(b), in); err != nil { // the cold start
 		b.Fatal(err)
@@ -203,7 +213,7 @@ func BenchmarkInvokeWarm(b *testing.B) {
 // pool, as it would have between cold starts that are not back to back;
 // the REPORT line of each says whether the pool served it.
 func BenchmarkInvokeCold(b *testing.B) {
-	cl := benchSetup(b, "cold")
+	cl := trivialSetup(b, "cold")
 	in := &lambda.InvokeInput{FunctionName: aws.String("cold"), Payload: []byte(`{"value":"bench"}`)}
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -233,9 +243,8 @@ func BenchmarkInvokeCold(b *testing.B) {
 // start of the process to its first Runtime API request — the part of a
 // cold start that is the function's own.
 func BenchmarkNativeStart(b *testing.B) {
-	goFunction(b)
 	bin := filepath.Join(b.TempDir(), "bootstrap")
-	if err := os.WriteFile(bin, goFnBody, 0o755); err != nil {
+	if err := os.WriteFile(bin, buildStatic(b, "echofn"), 0o755); err != nil {
 		b.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -268,9 +277,11 @@ func BenchmarkNativeStart(b *testing.B) {
 
 // BenchmarkInvokeThroughput: a trivial aws-lambda-go function invoked by
 // C concurrent callers through aws-sdk-go-v2; reports invocations/s once C
-// warm sandboxes exist.
+// warm sandboxes exist, and where the CPU went per invocation: the SDK
+// clients, the server, and the rest (the function's runtime and the
+// kernel's loopback traffic). BenchmarkNativeThroughput is its baseline.
 func BenchmarkInvokeThroughput(b *testing.B) {
-	cl := benchSetup(b, "tput")
+	cl := trivialSetup(b, "tput")
 	in := &lambda.InvokeInput{FunctionName: aws.String("tput"), Payload: []byte(`{"value":"bench"}`)}
 	for _, conc := range []int{1, 4, 16, 64} {
 		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
@@ -294,9 +305,96 @@ func BenchmarkInvokeThroughput(b *testing.B) {
 			}
 			run(conc)
 			b.ResetTimer()
-			start := time.Now()
+			start, cpu := time.Now(), takeCPU(shared.pid())
 			run(b.N)
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "invokes/s")
+			reportCPU(b, cpu, takeCPU(shared.pid()), b.N)
+		})
+	}
+}
+
+// BenchmarkNativeThroughput is the throughput ceiling of the function
+// itself on this machine: the same bootstrap, started natively (no
+// sandbox, no ember) as C processes, each fed events back to back by a
+// bare in-process Runtime API (an event per GET /next, 202 per response).
+// It reports invocations/s, the runtimes' own CPU per invocation (the
+// part of BenchmarkInvokeThroughput's "other" that is the function's) and
+// the bare Runtime API's (this process).
+func BenchmarkNativeThroughput(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "bootstrap")
+	if err := os.WriteFile(bin, buildStatic(b, "echofn"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for _, conc := range []int{1, 4} {
+		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
+			var mu sync.Mutex
+			left, seq := b.N, 0
+			done := make(chan struct{})
+			event := []byte(`{"value":"bench"}`)
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				if left == 0 {
+					mu.Unlock()
+					<-r.Context().Done() // no more events: wait, as Lambda's does
+					return
+				}
+				left--
+				seq++
+				id := fmt.Sprintf("req-%d", seq)
+				mu.Unlock()
+				h := w.Header()
+				h.Set("Lambda-Runtime-Aws-Request-Id", id)
+				h.Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(time.Minute).UnixMilli()))
+				h.Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:local:000000000000:function:native")
+				h.Set("Content-Type", "application/json")
+				w.Write(event)
+			})
+			var answered int
+			mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.WriteHeader(http.StatusAccepted)
+				mu.Lock()
+				answered++
+				if answered == b.N {
+					close(done)
+				}
+				mu.Unlock()
+			})
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := &http.Server{Handler: mux}
+			go srv.Serve(l)
+			defer srv.Close()
+			b.ResetTimer()
+			start, self := time.Now(), takeCPU(0).self
+			cmds := make([]*exec.Cmd, conc)
+			for i := range cmds {
+				cmds[i] = exec.Command(bin)
+				cmds[i].Env = []string{"AWS_LAMBDA_RUNTIME_API=" + l.Addr().String(), "_HANDLER=bootstrap",
+					"AWS_LAMBDA_FUNCTION_NAME=native", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128"}
+				if err := cmds[i].Start(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			select {
+			case <-done:
+			case <-time.After(5 * time.Minute):
+				b.Fatal("the runtimes did not answer every event")
+			}
+			elapsed, api := time.Since(start), takeCPU(0).self-self
+			b.StopTimer()
+			var cpu time.Duration
+			for _, c := range cmds {
+				c.Process.Kill()
+				c.Wait()
+				cpu += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "invokes/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "runtime-cpu-µs/op")
+			b.ReportMetric(float64(api.Microseconds())/float64(b.N), "api-cpu-µs/op")
 		})
 	}
 }
@@ -307,7 +405,7 @@ func BenchmarkInvokeThroughput(b *testing.B) {
 // Between iterations the warming pool gets 150 ms (untimed) to refill, as
 // in BenchmarkInvokeCold.
 func BenchmarkInvokeFresh(b *testing.B) {
-	cl := benchSetup(b, "fresh")
+	cl := trivialSetup(b, "fresh")
 	in := &lambda.InvokeInput{FunctionName: aws.String("fresh"), Payload: []byte(`{"value":"bench"}`)}
 	opt := withHeader("X-Ember-Policy", `{"isolation":"fresh"}`)
 	lat := make([]time.Duration, 0, b.N)

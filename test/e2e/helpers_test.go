@@ -124,6 +124,16 @@ type server struct {
 	err    error // result of Wait, valid once exited is closed
 }
 
+// pid is the server process's id (0 when it is not running).
+func (s *server) pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // startServer starts a private server in a fresh data directory; it is stopped (and its
 // log printed if the test failed) when the test ends.
 func startServer(t *testing.T) *server {
