@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 )
 
 const (
@@ -198,7 +199,36 @@ func scope(date, region, service string) string {
 	return date + "/" + region + "/" + service + "/" + terminator
 }
 
+// signingKey derives the key for a day's scope: four HMACs, remembered
+// (a client signs every request of a day with the same key, so the
+// server derives each one once). The memo is keyed by the secret itself
+// and holds at most maxSigningKeys; it is emptied when full.
 func signingKey(secret, date, region, service string) []byte {
+	memo := secret + "\x00" + date + "\x00" + region + "\x00" + service
+	signingKeys.Lock()
+	k, ok := signingKeys.m[memo]
+	signingKeys.Unlock()
+	if ok {
+		return k
+	}
+	k = deriveKey(secret, date, region, service)
+	signingKeys.Lock()
+	if len(signingKeys.m) >= maxSigningKeys {
+		clear(signingKeys.m)
+	}
+	signingKeys.m[memo] = k
+	signingKeys.Unlock()
+	return k
+}
+
+const maxSigningKeys = 4096
+
+var signingKeys = struct {
+	sync.Mutex
+	m map[string][]byte
+}{m: map[string][]byte{}}
+
+func deriveKey(secret, date, region, service string) []byte {
 	k := hmacSHA256([]byte("AWS4"+secret), date)
 	k = hmacSHA256(k, region)
 	k = hmacSHA256(k, service)
