@@ -20,7 +20,7 @@ type cache struct {
 	vers map[string]Config      // verKey → version (immutable)
 	xals map[string]*CrossAlias // crossKey → cross-account alias
 	urls map[string]urlIndex    // function URL id → its function (immutable)
-	gens map[string]uint64      // account → count of its function records' changes seen
+	gens map[string]uint64      // account → changes seen that may move its reserved concurrency
 }
 
 const maxCachedVersions = 50_000
@@ -29,14 +29,17 @@ func newCache() *cache {
 	return &cache{fns: map[string]*Function{}, vers: map[string]Config{}, xals: map[string]*CrossAlias{}, urls: map[string]urlIndex{}, gens: map[string]uint64{}}
 }
 
-// changed counts a change to the function record key (c.mu held).
-func (c *cache) changed(key string) {
+// reservationMayMove counts a change to the function record key that may
+// change its account's sum of reserved concurrency (c.mu held).
+func (c *cache) reservationMayMove(key string) {
 	account, _, _ := strings.Cut(strings.TrimPrefix(key, "fn."), ".")
 	c.gens[account]++
 }
 
-// generation is how many changes to account's function records this node
-// has seen; equal numbers mean nothing changed in between.
+// generation counts the changes this node has written or seen to
+// account's function records that may have moved its sum of reserved
+// concurrency (a deletion, a record it had not cached, a different
+// reservation); equal numbers mean the sum did not change in between.
 func (c *cache) generation(account string) uint64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -54,11 +57,18 @@ func (c *cache) function(key string) (*Function, bool) {
 func (c *cache) putFunction(key string, f *Function) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.fns[key]; ok && old.rev >= f.rev {
+	old, had := c.fns[key]
+	if had && old.rev >= f.rev {
 		return
 	}
 	c.fns[key] = f
-	c.changed(key)
+	if !had || !sameReservation(old.Reserved, f.Reserved) {
+		c.reservationMayMove(key)
+	}
+}
+
+func sameReservation(a, b *int) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
 // dropFunction forgets key unless the cached record is newer than rev.
@@ -69,7 +79,7 @@ func (c *cache) dropFunction(key string, rev uint64) {
 		return
 	}
 	delete(c.fns, key)
-	c.changed(key)
+	c.reservationMayMove(key)
 }
 
 func (c *cache) cross(key string) (*CrossAlias, bool) {

@@ -538,7 +538,7 @@ type Usage struct {
 }
 
 // ReservedTotal is the sum of the reserved concurrency of account's
-// functions, and the generation (see Generation) it was read at.
+// functions, and the generation (see ReservedGeneration) it was read at.
 func (c *Catalog) ReservedTotal(ctx context.Context, account string) (int, uint64, error) {
 	gen := c.cache.generation(account)
 	fns, err := c.List(ctx, account)
@@ -554,10 +554,11 @@ func (c *Catalog) ReservedTotal(ctx context.Context, account string) (int, uint6
 	return sum, gen, nil
 }
 
-// Generation changes whenever this node writes or sees (through its watch
-// on the store) a change to one of account's function records, so that
-// what was derived from them can be re-read only when it may be stale.
-func (c *Catalog) Generation(account string) uint64 { return c.cache.generation(account) }
+// ReservedGeneration changes whenever this node writes or sees (through
+// its watch on the store) a change to one of account's function records
+// that may move the account's ReservedTotal, so that the sum can be
+// re-read only when it may be stale.
+func (c *Catalog) ReservedGeneration(account string) uint64 { return c.cache.generation(account) }
 
 // AccountUsage sums an account's functions, code and reservations.
 func (c *Catalog) AccountUsage(ctx context.Context, account string) (Usage, error) {

@@ -63,7 +63,7 @@ const reservedMaxAge = 10 * time.Second
 // previous sum meanwhile, or wait for the first one.
 func (l *limiter) reservedTotal(ctx context.Context, account string) int {
 	for {
-		gen := l.cat.Generation(account)
+		gen := l.cat.ReservedGeneration(account)
 		l.mu.Lock()
 		r := l.reserved[account]
 		fresh := !r.read.IsZero() && r.gen == gen && time.Since(r.read) < reservedMaxAge
