@@ -238,6 +238,30 @@ func BenchmarkInvokeCold(b *testing.B) {
 	reportPercentiles(b, lat)
 }
 
+// serveLoopback serves h on a loopback port until the benchmark ends and
+// returns its address.
+func serveLoopback(b *testing.B, h http.Handler) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(l)
+	b.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
+}
+
+// writeBenchEvent answers a GET /next of the bare Runtime APIs with the
+// benchmarks' event as invocation id.
+func writeBenchEvent(w http.ResponseWriter, id string) {
+	h := w.Header()
+	h.Set("Lambda-Runtime-Aws-Request-Id", id)
+	h.Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(time.Minute).UnixMilli()))
+	h.Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:local:000000000000:function:native")
+	h.Set("Content-Type", "application/json")
+	w.Write([]byte(`{"value":"bench"}`))
+}
+
 // BenchmarkNativeStart is the cold start's baseline: the same bootstrap
 // started directly on the host (no sandbox, no ember) against a bare
 // in-process Runtime API, timed from the start of the process to its
@@ -262,24 +286,14 @@ func BenchmarkNativeStart(b *testing.B) {
 			<-r.Context().Done()
 			return
 		}
-		h := w.Header()
-		h.Set("Lambda-Runtime-Aws-Request-Id", "req-1")
-		h.Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(time.Minute).UnixMilli()))
-		h.Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:local:000000000000:function:native")
-		w.Write([]byte(`{"value":"bench"}`))
+		writeBenchEvent(w, "req-1")
 	})
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusAccepted)
 		answers <- time.Now()
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(l)
-	defer srv.Close()
+	addr := serveLoopback(b, mux)
 	lat := make([]time.Duration, 0, b.N)
 	next := make([]time.Duration, 0, b.N)
 	for b.Loop() {
@@ -287,7 +301,7 @@ func BenchmarkNativeStart(b *testing.B) {
 		served = false
 		mu.Unlock()
 		cmd := exec.Command(bin)
-		cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + l.Addr().String(), "_HANDLER=bootstrap"}
+		cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + addr, "_HANDLER=bootstrap"}
 		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
@@ -369,7 +383,6 @@ func BenchmarkNativeThroughput(b *testing.B) {
 			var mu sync.Mutex
 			left, seq := b.N, 0
 			done := make(chan struct{})
-			event := []byte(`{"value":"bench"}`)
 			mux := http.NewServeMux()
 			mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
 				mu.Lock()
@@ -382,12 +395,7 @@ func BenchmarkNativeThroughput(b *testing.B) {
 				seq++
 				id := fmt.Sprintf("req-%d", seq)
 				mu.Unlock()
-				h := w.Header()
-				h.Set("Lambda-Runtime-Aws-Request-Id", id)
-				h.Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(time.Minute).UnixMilli()))
-				h.Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:local:000000000000:function:native")
-				h.Set("Content-Type", "application/json")
-				w.Write(event)
+				writeBenchEvent(w, id)
 			})
 			var answered int
 			mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", func(w http.ResponseWriter, r *http.Request) {
@@ -400,19 +408,13 @@ func BenchmarkNativeThroughput(b *testing.B) {
 				}
 				mu.Unlock()
 			})
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv := &http.Server{Handler: mux}
-			go srv.Serve(l)
-			defer srv.Close()
+			addr := serveLoopback(b, mux)
 			b.ResetTimer()
 			start, self := time.Now(), takeCPU(0).self
 			cmds := make([]*exec.Cmd, conc)
 			for i := range cmds {
 				cmds[i] = exec.Command(bin)
-				cmds[i].Env = []string{"AWS_LAMBDA_RUNTIME_API=" + l.Addr().String(), "_HANDLER=bootstrap",
+				cmds[i].Env = []string{"AWS_LAMBDA_RUNTIME_API=" + addr, "_HANDLER=bootstrap",
 					"AWS_LAMBDA_FUNCTION_NAME=native", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128"}
 				if err := cmds[i].Start(); err != nil {
 					b.Fatal(err)
