@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"syscall"
 
-	"github.com/landlock-lsm/go-landlock/landlock"
 	"golang.org/x/sys/unix"
 )
 
 // lockDown applies to the init, before it forks the runtime, in order:
 // rlimits, an empty inheritable and ambient capability set (the init keeps
 // what it needs to change uid in the child; the uid change clears the
-// rest), no_new_privs, Landlock (best effort, all threads) and the seccomp
-// filter (all threads). Everything is inherited by the runtime.
+// rest), no_new_privs, Landlock (best effort, this thread: the one that
+// forks the runtime) and the seccomp filter (all threads). Everything is
+// inherited by the runtime.
 func lockDown(noFile int, strict bool) error {
 	// syscall.Setrlimit, not unix: it also stops the Go runtime from
 	// restoring its original NOFILE limit on exec.
@@ -39,15 +39,10 @@ func lockDown(noFile int, strict bool) error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
-	// Read and execute everywhere, write only to the scratch places. On
-	// kernels without Landlock this does nothing: the read-only mounts
-	// already say the same.
-	err := landlock.V5.BestEffort().RestrictPaths(
-		landlock.RODirs("/"),
-		landlock.RWDirs("/tmp", "/dev/shm"),
-		landlock.RWFiles("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom").WithIoctlDev(),
-	)
-	if err != nil {
+	// Read and execute everywhere, write only to the scratch places (the
+	// ruleset was built while the sandbox was generic). On kernels without
+	// Landlock this does nothing: the read-only mounts already say the same.
+	if err := restrictLandlock(); err != nil {
 		return fmt.Errorf("landlock: %w", err)
 	}
 	if err := loadSeccomp(strict); err != nil {

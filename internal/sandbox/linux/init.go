@@ -54,6 +54,9 @@ func initMain() int {
 	if err := prepareSeccomp(); err != nil {
 		return fail(err)
 	}
+	if err := prepareLandlock(); err != nil {
+		return fail(err)
+	}
 	if err := ctl.send(message{Type: msgReady}); err != nil {
 		return 1
 	}
@@ -112,7 +115,14 @@ func setup(root string) error {
 	if err := loopbackUp(); err != nil {
 		return fmt.Errorf("bring up lo: %w", err)
 	}
-	return buildRoot(root)
+	if err := buildRoot(root); err != nil {
+		return err
+	}
+	// The function's /tmp, sized when the sandbox is specialised.
+	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", msSafe, "size=512m,mode=1777"); err != nil {
+		return fmt.Errorf("mount /tmp: %w", err)
+	}
+	return nil
 }
 
 func loopbackUp() error {
@@ -151,8 +161,9 @@ func specialise(st *startSpec, fds []int, exts map[int]string) (int, error) {
 			return 0, err
 		}
 	}
-	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", msSafe, fmt.Sprintf("size=%dm,mode=1777", st.TmpMB)); err != nil {
-		return 0, fmt.Errorf("mount /tmp: %w", err)
+	// /tmp was mounted while generic (its Landlock rule names it): size it.
+	if err := unix.Mount("", "/tmp", "", unix.MS_REMOUNT|msSafe, fmt.Sprintf("size=%dm", st.TmpMB)); err != nil {
+		return 0, fmt.Errorf("size /tmp: %w", err)
 	}
 	if err := writeUsers(st.UID, st.GID); err != nil {
 		return 0, err
