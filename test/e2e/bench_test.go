@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -211,11 +212,33 @@ func BenchmarkInvokeWarm(b *testing.B) {
 // specialising a sandbox, starting the runtime and its init. Between
 // iterations the server is given 150 ms (untimed) to refill its warming
 // pool, as it would have between cold starts that are not back to back;
-// the REPORT line of each says whether the pool served it.
+// pool-% is the share of calls whose REPORT line says the pool served them.
 func BenchmarkInvokeCold(b *testing.B) {
-	cl := trivialSetup(b, "cold")
-	in := &lambda.InvokeInput{FunctionName: aws.String("cold"), Payload: []byte(`{"value":"bench"}`)}
+	coldLoop(b, trivialSetup(b, "cold"), "cold")
+}
+
+// BenchmarkInvokeColdMiss is BenchmarkInvokeCold on a server without a
+// warming pool (--warm-pool 0): every cold start builds its sandbox.
+func BenchmarkInvokeColdMiss(b *testing.B) {
+	if testing.Short() {
+		b.Skip("short")
+	}
+	srv := startServer(b, "--warm-pool", "0")
+	cl := lambdaClient(srv, newAccount(b, srv, "bench-coldmiss"))
+	if _, err := cl.CreateFunction(ctxT(b), &lambda.CreateFunctionInput{
+		FunctionName: aws.String("coldmiss"), Runtime: types.RuntimeProvidedal2023, Role: aws.String(testRole),
+		Handler: aws.String("bootstrap"), Code: &types.FunctionCode{ZipFile: echoFunction(b)},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	coldLoop(b, cl, "coldmiss")
+}
+
+// coldLoop times invocations of name that each need a new sandbox.
+func coldLoop(b *testing.B, cl *lambda.Client, name string) {
+	in := &lambda.InvokeInput{FunctionName: aws.String(name), Payload: []byte(`{"value":"bench"}`), LogType: types.LogTypeTail}
 	lat := make([]time.Duration, 0, b.N)
+	fromPool := 0
 	b.ResetTimer()
 	i := 0
 	for b.Loop() {
@@ -223,7 +246,7 @@ func BenchmarkInvokeCold(b *testing.B) {
 		time.Sleep(150 * time.Millisecond)
 		i++
 		if _, err := cl.UpdateFunctionConfiguration(ctxT(b), &lambda.UpdateFunctionConfigurationInput{
-			FunctionName: aws.String("cold"), Description: aws.String(fmt.Sprint("rev ", i)),
+			FunctionName: aws.String(name), Description: aws.String(fmt.Sprint("rev ", i)),
 		}); err != nil {
 			b.Fatal(err)
 		}
@@ -234,8 +257,20 @@ func BenchmarkInvokeCold(b *testing.B) {
 			b.Fatalf("invoke: %v %v", err, out)
 		}
 		lat = append(lat, time.Since(start))
+		b.StopTimer()
+		report, err := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if bytes.Contains(report, []byte("Start: warming pool")) {
+			fromPool++
+		} else if !bytes.Contains(report, []byte("Start: new sandbox")) {
+			b.Fatalf("not a cold start: %s", report)
+		}
+		b.StartTimer()
 	}
 	reportPercentiles(b, lat)
+	b.ReportMetric(float64(100*fromPool)/float64(len(lat)), "pool-%")
 }
 
 // serveLoopback serves h on a loopback port until the benchmark ends and

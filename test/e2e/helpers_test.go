@@ -113,6 +113,7 @@ type creds struct {
 type server struct {
 	dir      string
 	logPath  string
+	flags    []string // added to every start
 	addr     string
 	endpoint string
 	admin    creds
@@ -134,12 +135,13 @@ func (s *server) pid() int {
 	return s.cmd.Process.Pid
 }
 
-// startServer starts a private server in a fresh data directory; it is stopped (and its
-// log printed if the test failed) when the test ends.
-func startServer(t *testing.T) *server {
+// startServer starts a private server in a fresh data directory, with
+// flags added to `ember server`; it is stopped (and its log printed if the
+// test failed) when the test ends.
+func startServer(t testing.TB, flags ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := launch(filepath.Join(dir, "data"), filepath.Join(dir, "server.log"))
+	s, err := launch(filepath.Join(dir, "data"), filepath.Join(dir, "server.log"), flags...)
 	if s != nil {
 		t.Cleanup(func() {
 			s.terminate()
@@ -156,8 +158,8 @@ func startServer(t *testing.T) *server {
 
 // launch starts ember on a free port with dataDir and waits for /health and for the
 // admin credentials file.
-func launch(dataDir, logPath string) (*server, error) {
-	s := &server{dir: dataDir, logPath: logPath}
+func launch(dataDir, logPath string, flags ...string) (*server, error) {
+	s := &server{dir: dataDir, logPath: logPath, flags: flags}
 	if err := s.start(); err != nil {
 		return s, err
 	}
@@ -196,6 +198,7 @@ func (s *server) start() error {
 	args := []string{"server", "--data", s.dir, "--listen", addr, "--region", testRegion}
 	// EMBER_E2E_SERVER_ARGS adds flags, e.g. "--debug-listen 127.0.0.1:6061"
 	// to profile the server while a benchmark runs.
+	args = append(args, s.flags...)
 	args = append(args, strings.Fields(os.Getenv("EMBER_E2E_SERVER_ARGS"))...)
 	cmd := exec.Command(emberBin, args...)
 	cmd.Stdout = logf
