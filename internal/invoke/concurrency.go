@@ -58,9 +58,10 @@ type reservedSum struct {
 const reservedMaxAge = 10 * time.Second
 
 // reservedTotal is the account's sum of reservations. It is re-read from
-// the catalog only after a change to one of the account's functions (or
-// reservedMaxAge), by one caller at a time; the others go on with the
-// previous sum meanwhile, or wait for the first one.
+// the catalog only after a change that may move it (see
+// catalog.ReservedGeneration) or after reservedMaxAge, by one caller at a
+// time; the others go on with the previous sum meanwhile, or wait for the
+// first one.
 func (l *limiter) reservedTotal(ctx context.Context, account string) int {
 	for {
 		gen := l.cat.ReservedGeneration(account)
