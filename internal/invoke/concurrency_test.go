@@ -1,14 +1,11 @@
 package invoke
 
 import (
-	"bytes"
 	"context"
 	"sync"
 	"testing"
 
 	"github.com/ember-run/ember/internal/catalog"
-	"github.com/ember-run/ember/internal/keyring"
-	"github.com/ember-run/ember/internal/store"
 )
 
 // The account's sum of reservations is read once and then only after a
@@ -16,17 +13,7 @@ import (
 // account costs no store reads (each one a JetStream consumer).
 func TestReservedTotalFollowsChanges(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ring, _ := keyring.New(bytes.Repeat([]byte{4}, 32))
-	cat, err := catalog.New(ctx, st, catalog.Options{Region: "local", Sealer: ring, AccountConcurrency: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
+	_, cat := newCatalog(t, t.TempDir(), 100)
 	for _, name := range []string{"a", "b"} {
 		if _, _, err := cat.Create(ctx, acct, catalog.CreateInput{Name: name, Zip: zipOf(t, "bootstrap", shellRuntime),
 			Config: catalog.Config{Runtime: "provided.al2023", Role: "arn:aws:iam::123456789012:role/r"}}); err != nil {

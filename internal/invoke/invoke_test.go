@@ -188,10 +188,11 @@ type env struct {
 
 func newEnv(t *testing.T, opts Options) *env { return newEnvLimits(t, opts, 0) }
 
-func newEnvLimits(t *testing.T, opts Options, accountLimit int) *env {
+// newCatalog opens a store in dir and a catalog on it, both closed when
+// the test ends.
+func newCatalog(t *testing.T, dir string, accountLimit int) (*store.Store, *catalog.Catalog) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	st, err := store.Open(ctx, store.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -203,6 +204,14 @@ func newEnvLimits(t *testing.T, opts Options, accountLimit int) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Close() })
+	return st, cat
+}
+
+func newEnvLimits(t *testing.T, opts Options, accountLimit int) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, cat := newCatalog(t, dir, accountLimit)
 	lg, err := logs.Open(ctx, st, logs.Options{})
 	if err != nil {
 		t.Fatal(err)
