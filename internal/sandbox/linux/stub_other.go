@@ -19,6 +19,7 @@ type Options struct {
 	CgroupParent string
 	InitArgs     []string
 	HardCPULimit bool
+	Reclaim      bool
 	Logger       *slog.Logger
 }
 
