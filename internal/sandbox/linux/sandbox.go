@@ -239,8 +239,7 @@ func exitOf(m *message) sandbox.Exit {
 
 // await waits for a reply of type want from the init.
 func (s *Sandbox) await(ctx context.Context, want string) (message, error) {
-	select {
-	case m := <-s.replies:
+	reply := func(m message) (message, error) {
 		switch m.Type {
 		case want:
 			return m, nil
@@ -249,16 +248,20 @@ func (s *Sandbox) await(ctx context.Context, want string) (message, error) {
 		default:
 			return m, fmt.Errorf("unexpected %q from the init", m.Type)
 		}
+	}
+	select {
+	case m := <-s.replies:
+		return reply(m)
 	case <-ctx.Done():
 		s.Kill()
 		return message{}, ctx.Err()
 	case <-s.done:
-		// A reply may have raced with the exit.
+		// The init sent everything it did before done closed, and a
+		// runtime that exits at once can end the init right after its
+		// reply: select may pick either, so the reply still counts.
 		select {
 		case m := <-s.replies:
-			if m.Type == msgError {
-				return m, errors.New(m.Error)
-			}
+			return reply(m)
 		default:
 		}
 		return message{}, fmt.Errorf("sandbox init exited (%s)", s.initLog())
