@@ -84,8 +84,9 @@ func TestExtensionsRunBesideRuntime(t *testing.T) {
 			}
 		}
 		// The output is copied from the pipes in the background: wait
-		// for both processes' lines, not just for their processes.
-		if extPid != 0 && strings.Contains(out.String(), "runtime up") && strings.Contains(out.String(), "long up") {
+		// for every process's line, not just for the processes.
+		if extPid != 0 && strings.Contains(out.String(), "runtime up") && strings.Contains(out.String(), "long up") &&
+			strings.Contains(errb.String(), "quick up") {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
